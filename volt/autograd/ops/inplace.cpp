@@ -1,0 +1,135 @@
+// In-place updates for optimizers and initialisers. They bump the storage's version counter,
+// so a backward that saved the old values fails loudly instead of computing a wrong gradient.
+#include "volt/autograd/ops.h"
+#include "volt/autograd/ops/op_checks.h"
+#include "volt/core/generator.h"
+#include "volt/kernels/cpu/elementwise.h"
+#include "volt/kernels/cpu/random.h"
+
+namespace volt {
+namespace {
+
+using kernels::cpu::Binary;
+using kernels::cpu::Ternary;
+using kernels::cpu::Unary;
+
+// Checks that `other` broadcasts to self's shape without growing it.
+void check_broadcast_into(const char* op, const Tensor& self, const Tensor& other) {
+  ops::check_defined(op, other);
+  ops::check_device(op, {self, other});
+  VOLT_CHECK(broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op, ": ", describe(other),
+             " does not broadcast to the shape of ", describe(self));
+}
+
+Tensor& binary_inplace(const char* op, Binary kind, Tensor& self, const Tensor& other, double alpha) {
+  ops::check_inplace(op, self);
+  check_broadcast_into(op, self, other);
+  ops::check_same_dtype(op, self, other);
+  kernels::cpu::binary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), other.data_ptr(),
+                       ops::loop_for(self.shape(), self, self, other), alpha);
+  self.bump_version();
+  return self;
+}
+
+Tensor& unary_inplace(const char* op, Unary kind, Tensor& self, double scalar) {
+  ops::check_inplace(op, self);
+  ops::check_floating(op, self);
+  ops::check_device(op, {self});
+  kernels::cpu::unary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), ops::loop_for(self.shape(), self, self),
+                      scalar);
+  self.bump_version();
+  return self;
+}
+
+Tensor& ternary_inplace(const char* op, Ternary kind, Tensor& self, const Tensor& t1, const Tensor& t2, double value) {
+  ops::check_inplace(op, self);
+  ops::check_floating(op, self);
+  check_broadcast_into(op, self, t1);
+  check_broadcast_into(op, self, t2);
+  ops::check_same_dtype(op, self, t1);
+  ops::check_same_dtype(op, self, t2);
+  kernels::cpu::ternary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), t1.data_ptr(), t2.data_ptr(),
+                        ops::loop_for(self.shape(), self, self, t1, t2), value);
+  self.bump_version();
+  return self;
+}
+
+// Draws into self: straight into contiguous memory, through a temporary otherwise.
+template <class Draw>
+Tensor& random_inplace(const char* op, Tensor& self, Draw draw) {
+  ops::check_inplace(op, self);
+  ops::check_device(op, {self});
+  if (self.is_contiguous()) {
+    draw(self);
+    self.bump_version();
+  } else {
+    Tensor tmp = empty(self.shape(), TensorOptions(self.dtype()).device(self.device()));
+    draw(tmp);
+    self.copy_(tmp);
+  }
+  return self;
+}
+
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  return binary_inplace("add_", Binary::add, *this, other, alpha);
+}
+Tensor& Tensor::sub_(const Tensor& other, double alpha) {
+  return binary_inplace("sub_", Binary::sub, *this, other, alpha);
+}
+Tensor& Tensor::mul_(const Tensor& other) { return binary_inplace("mul_", Binary::mul, *this, other, 1.0); }
+Tensor& Tensor::div_(const Tensor& other) { return binary_inplace("div_", Binary::div, *this, other, 1.0); }
+Tensor& Tensor::add_(double value) { return unary_inplace("add_", Unary::add_scalar, *this, value); }
+Tensor& Tensor::mul_(double value) { return unary_inplace("mul_", Unary::scale, *this, value); }
+Tensor& Tensor::div_(double value) { return unary_inplace("div_", Unary::scale, *this, 1.0 / value); }
+
+Tensor& Tensor::addcmul_(const Tensor& t1, const Tensor& t2, double value) {
+  return ternary_inplace("addcmul_", Ternary::addcmul, *this, t1, t2, value);
+}
+Tensor& Tensor::addcdiv_(const Tensor& t1, const Tensor& t2, double value) {
+  return ternary_inplace("addcdiv_", Ternary::addcdiv, *this, t1, t2, value);
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  ops::check_inplace("copy_", *this);
+  check_broadcast_into("copy_", *this, src);
+  kernels::cpu::cast(dtype(), data_ptr(), src.dtype(), src.data_ptr(), ops::loop_for(shape(), *this, src));
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  ops::check_inplace("fill_", *this);
+  ops::check_device("fill_", {*this});
+  kernels::cpu::fill(dtype(), data_ptr(), ops::loop_for(shape(), *this), value);
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+Tensor& Tensor::uniform_(double from, double to) {
+  VOLT_CHECK(from <= to, "uniform_: from (", from, ") must not exceed to (", to, ")");
+  ops::check_floating("uniform_", *this);
+  return random_inplace("uniform_", *this, [&](Tensor& t) {
+    Generator& gen = default_generator();
+    const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), t.numel()));
+    kernels::cpu::random_fill(kernels::cpu::Distribution::uniform, t.dtype(), t.data_ptr(), t.numel(), from, to,
+                              gen.seed(), counter);
+  });
+}
+
+Tensor& Tensor::normal_(double mean, double std) {
+  VOLT_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
+  ops::check_floating("normal_", *this);
+  return random_inplace("normal_", *this, [&](Tensor& t) {
+    Generator& gen = default_generator();
+    const int64_t n = t.numel() + (t.numel() & 1);  // Box-Muller uses values in pairs
+    const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), n));
+    kernels::cpu::random_fill(kernels::cpu::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(), mean, std,
+                              gen.seed(), counter);
+  });
+}
+
+}  // namespace volt

@@ -1,0 +1,18 @@
+// Element types. f16/bf16 are storage types: kernels load them, compute in float, store back.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace volt {
+
+enum class DType : uint8_t { f32, f64, f16, bf16, i32, i64, u8, boolean };
+
+std::size_t itemsize(DType t);
+const char* dtype_name(DType t);  // "f32", "f64", ... as printed in errors
+bool is_floating(DType t);
+bool is_integral(DType t);  // integer types and bool
+std::ostream& operator<<(std::ostream& os, DType t);
+
+}  // namespace volt

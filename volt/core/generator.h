@@ -1,0 +1,35 @@
+// Generator: the state (seed, offset) of a Philox4x32-10 stream. A draw of n values takes
+// ceil(n / values_per_block) blocks starting at `offset` and advances it past them, so the
+// same state gives the same values on any device, and resuming from a saved state continues
+// the stream exactly.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+
+namespace volt {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+
+  void manual_seed(uint64_t seed);
+  uint64_t seed() const { return seed_; }
+  uint64_t offset() const { return offset_; }
+  void set_offset(uint64_t offset);
+
+  // Reserves `blocks` Philox blocks; returns the counter of the first one.
+  uint64_t reserve(uint64_t blocks);
+
+ private:
+  mutable std::mutex mutex_;
+  uint64_t seed_ = 0;
+  uint64_t offset_ = 0;
+};
+
+// The process-wide generator used when an op is given none.
+Generator& default_generator();
+// Reseeds the default generator (offset back to 0).
+void manual_seed(uint64_t seed);
+
+}  // namespace volt

@@ -1,0 +1,119 @@
+#include "volt/kernels/cpu/softmax.h"
+
+#include <cmath>
+#include <limits>
+
+#include "volt/core/dispatch.h"
+
+namespace volt::kernels::cpu {
+
+void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, int64_t inner, bool log) {
+  dispatch_floating(dtype, "softmax", [&]<class T>() {
+    using A = acc_t<T>;
+    const auto* x = static_cast<const T*>(in);
+    auto* y = static_cast<T*>(out);
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t base = o * n * inner + i;
+        A m = -std::numeric_limits<A>::infinity();
+        for (int64_t j = 0; j < n; ++j)
+          m = std::max(m, static_cast<A>(x[base + j * inner]));
+        // A row of -inf stays NaN-free only if its max is finite; mirror PyTorch (NaN) otherwise.
+        A s = 0;
+        for (int64_t j = 0; j < n; ++j)
+          s += std::exp(static_cast<A>(x[base + j * inner]) - m);
+        const A lse = m + std::log(s);
+        for (int64_t j = 0; j < n; ++j) {
+          const A v = static_cast<A>(x[base + j * inner]) - lse;
+          y[base + j * inner] = static_cast<T>(log ? v : std::exp(v));
+        }
+      }
+    }
+  });
+}
+
+void softmax_backward(DType dtype, void* grad_in, const void* grad_out, const void* y_, int64_t outer, int64_t n,
+                      int64_t inner, bool log) {
+  dispatch_floating(dtype, "softmax backward", [&]<class T>() {
+    using A = acc_t<T>;
+    const auto* g = static_cast<const T*>(grad_out);
+    const auto* y = static_cast<const T*>(y_);
+    auto* gx = static_cast<T*>(grad_in);
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t base = o * n * inner + i;
+        A s = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t k = base + j * inner;
+          s += log ? static_cast<A>(g[k]) : static_cast<A>(g[k]) * static_cast<A>(y[k]);
+        }
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t k = base + j * inner;
+          const A gk = static_cast<A>(g[k]), yk = static_cast<A>(y[k]);
+          gx[k] = static_cast<T>(log ? gk - std::exp(yk) * s : yk * (gk - s));
+        }
+      }
+    }
+  });
+}
+
+void cross_entropy_forward(DType dtype, void* loss, void* lse_out, const void* logits, const int64_t* target,
+                           const CrossEntropyArgs& a) {
+  dispatch_floating(dtype, "cross_entropy", [&]<class T>() {
+    using A = acc_t<T>;
+    const auto* x = static_cast<const T*>(logits);
+    auto* l = static_cast<T*>(loss);
+    auto* lse = static_cast<A*>(lse_out);
+    const A eps = static_cast<A>(a.label_smoothing);
+    const A C = static_cast<A>(a.classes);
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const T* row = x + r * a.classes;
+      A m = -std::numeric_limits<A>::infinity(), total = 0;
+      for (int64_t c = 0; c < a.classes; ++c) {
+        m = std::max(m, static_cast<A>(row[c]));
+        total += static_cast<A>(row[c]);
+      }
+      A s = 0;
+      for (int64_t c = 0; c < a.classes; ++c)
+        s += std::exp(static_cast<A>(row[c]) - m);
+      lse[r] = m + std::log(s);
+      const int64_t t = target[r];
+      if (t == a.ignore_index) {
+        l[r] = T(0);
+        continue;
+      }
+      l[r] = static_cast<T>(lse[r] - (A(1) - eps) * static_cast<A>(row[t]) - eps / C * total);
+    }
+  });
+}
+
+void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits,
+                            const void* lse_in, const int64_t* target, const CrossEntropyArgs& a) {
+  dispatch_floating(dtype, "cross_entropy backward", [&]<class T>() {
+    using A = acc_t<T>;
+    const auto* x = static_cast<const T*>(logits);
+    const auto* gl = static_cast<const T*>(grad_loss);
+    const auto* lse = static_cast<const A*>(lse_in);
+    auto* gx = static_cast<T*>(grad_logits);
+    const A eps = static_cast<A>(a.label_smoothing);
+    const A smooth = eps / static_cast<A>(a.classes);
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const int64_t t = target[r];
+      T* out = gx + r * a.classes;
+      const T* row = x + r * a.classes;
+      if (t == a.ignore_index) {
+        for (int64_t c = 0; c < a.classes; ++c)
+          out[c] = T(0);
+        continue;
+      }
+      const A g = static_cast<A>(gl[r]);
+      for (int64_t c = 0; c < a.classes; ++c) {
+        const A p = std::exp(static_cast<A>(row[c]) - lse[r]);
+        const A hit = c == t ? A(1) - eps : A(0);
+        out[c] = static_cast<T>(g * (p - hit - smooth));
+      }
+    }
+  });
+}
+
+}  // namespace volt::kernels::cpu

@@ -1,0 +1,31 @@
+// Softmax, log-softmax and the fused softmax-cross-entropy on the CPU. Rows are reduced in
+// the accumulation type (float for f32, double for f64) in a fixed order.
+#pragma once
+
+#include <cstdint>
+
+#include "volt/core/dtype.h"
+
+namespace volt::kernels::cpu {
+
+// Contiguous [outer, n, inner], softmax over n.
+void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, int64_t inner, bool log);
+// grad_in from grad_out and the forward output y:
+//   softmax:     gx = y * (g - sum(g * y))      log_softmax: gx = g - exp(y) * sum(g)
+void softmax_backward(DType dtype, void* grad_in, const void* grad_out, const void* y, int64_t outer, int64_t n,
+                      int64_t inner, bool log);
+
+struct CrossEntropyArgs {
+  int64_t rows = 0, classes = 0;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+};
+// Per row r of contiguous logits [rows, classes] and class targets:
+//   loss[r] = lse - (1-ε)·x[t] - ε/C·Σ_c x[c]   (0 for an ignored row), lse[r] = logsumexp(x[r]).
+void cross_entropy_forward(DType dtype, void* loss, void* lse, const void* logits, const int64_t* target,
+                           const CrossEntropyArgs& args);
+// grad_logits[r, c] = grad_loss[r] · (softmax(x[r])[c] - (1-ε)·[c = t] - ε/C); 0 on ignored rows.
+void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits, const void* lse,
+                            const int64_t* target, const CrossEntropyArgs& args);
+
+}  // namespace volt::kernels::cpu
