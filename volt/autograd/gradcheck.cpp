@@ -37,7 +37,19 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                                              : std::vector<double>(static_cast<std::size_t>(x.numel()), 0.0);
     // Element j of the (possibly strided) input, addressed through a one-element view.
     Tensor flat = x.detach();
-    for (int64_t j = 0; j < x.numel(); ++j) {
+    std::vector<int64_t> checked;
+    const int64_t n = x.numel();
+    if (options.max_checked <= 0 || n <= options.max_checked) {
+      for (int64_t j = 0; j < n; ++j)
+        checked.push_back(j);
+    } else {
+      const int64_t spread = options.max_checked - 4;
+      for (int64_t k = 0; k < spread; ++k)
+        checked.push_back(k * (n - 4) / spread);
+      for (int64_t j = n - 4; j < n; ++j)
+        checked.push_back(j);
+    }
+    for (int64_t j : checked) {
       Tensor elem = flat;
       int64_t rest = j;
       for (int64_t d = x.dim() - 1; d >= 0; --d) {
