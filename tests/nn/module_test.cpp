@@ -1,0 +1,182 @@
+// nn::Module: naming, modes, conversions and state dicts; the layers' behaviour and init.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "volt/volt.h"
+
+namespace volt::nn {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The main job's network, under the attribute names PyTorch's version would use.
+struct Net : Module {
+  std::shared_ptr<Linear> fc1 = register_module("fc1", std::make_shared<Linear>(6, 4));
+  std::shared_ptr<Dropout> drop = register_module("drop", std::make_shared<Dropout>(0.5));
+  std::shared_ptr<Linear> fc2 = register_module("fc2", std::make_shared<Linear>(4, 3));
+  Tensor forward(const Tensor& x) override { return (*fc2)(drop->forward(relu((*fc1)(x)))); }
+};
+
+TEST(Module, NamedParametersUseDottedNamesInRegistrationOrder) {
+  Net net;
+  std::vector<std::string> names;
+  for (const auto& [name, t] : net.named_parameters())
+    names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+  EXPECT_EQ(net.parameters().size(), 4u);
+  EXPECT_EQ(net.parameters(false).size(), 0u);
+  EXPECT_EQ(net.fc1->weight.shape(), (Shape{4, 6}));
+  for (const Tensor& p : net.parameters())
+    EXPECT_TRUE(p.requires_grad());
+}
+
+TEST(Module, SequentialNamesChildrenByIndex) {
+  Sequential seq{std::make_shared<Flatten>(), std::make_shared<Linear>(4, 2), std::make_shared<ReLU>()};
+  std::vector<std::string> names;
+  for (const auto& [name, t] : seq.named_parameters())
+    names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"1.weight", "1.bias"}));
+  EXPECT_EQ(seq(ones({3, 2, 2})).shape(), (Shape{3, 2}));
+}
+
+TEST(Module, DuplicateOrDottedNamesAreRejected) {
+  struct Bad : Module {
+    void add(const std::string& n) { register_parameter(n, zeros({1})); }
+  } m;
+  m.add("w");
+  EXPECT_NE(error_of([&] { m.add("w"); }).find("already registered"), std::string::npos);
+  EXPECT_NE(error_of([&] { m.add("a.b"); }).find("invalid name"), std::string::npos);
+}
+
+TEST(Module, TrainAndEvalReachChildrenAndSwitchDropout) {
+  Net net;
+  EXPECT_TRUE(net.drop->is_training());
+  net.eval();
+  EXPECT_FALSE(net.is_training());
+  EXPECT_FALSE(net.drop->is_training());
+  const Tensor x = ones({8, 4});
+  EXPECT_TRUE(net.drop->forward(x).is_same(x));  // identity in eval
+  net.train();
+  const auto kept = net.drop->forward(x).to_vector<float>();
+  for (float v : kept)
+    EXPECT_TRUE(v == 0.0f || v == 2.0f);
+}
+
+TEST(Module, LinearInitialisationBoundsFollowPyTorch) {
+  Generator gen(1);
+  Linear fc(400, 50, true, &gen);
+  const double bound = 1.0 / std::sqrt(400.0);
+  const auto w = fc.weight.to_vector<float>();
+  const auto b = fc.bias.to_vector<float>();
+  float wmax = 0, bmax = 0;
+  for (float v : w)
+    wmax = std::max(wmax, std::abs(v));
+  for (float v : b)
+    bmax = std::max(bmax, std::abs(v));
+  EXPECT_LE(wmax, bound);
+  EXPECT_GT(wmax, 0.95 * bound);  // 20000 uniform draws reach close to the edge
+  EXPECT_LE(bmax, bound);
+  Generator same(1);
+  Linear again(400, 50, true, &same);
+  EXPECT_EQ(again.weight.to_vector<float>(), w);
+}
+
+TEST(Module, LinearForwardMatchesTheFormula) {
+  Linear fc(3, 2);
+  const Tensor x = tensor({1.0, 2.0, 3.0}).reshape({1, 3});
+  const auto w = fc.weight.to_vector<float>();
+  const auto b = fc.bias.to_vector<float>();
+  const auto y = fc(x).to_vector<float>();
+  for (int o = 0; o < 2; ++o)
+    EXPECT_NEAR(y[o], b[o] + w[o * 3] * 1 + w[o * 3 + 1] * 2 + w[o * 3 + 2] * 3, 1e-6);
+  EXPECT_NE(error_of([&] { fc(ones({2, 4})); }).find("[2, 4]"), std::string::npos);
+}
+
+TEST(Module, StateDictSharesMemoryAndLoadsBack) {
+  Net a, b;
+  StateDict sd = a.state_dict();
+  ASSERT_EQ(sd.size(), 4u);
+  EXPECT_EQ(sd.at("fc1.weight").data_ptr(), a.fc1->weight.data_ptr());
+  b.load_state_dict(sd);
+  for (const auto& [name, t] : b.named_parameters())
+    EXPECT_EQ(t.to_vector<float>(), sd.at(name).to_vector<float>()) << name;
+  EXPECT_NE(b.fc1->weight.data_ptr(), a.fc1->weight.data_ptr());  // copied, not aliased
+}
+
+TEST(Module, LoadStateDictReportsEveryProblem) {
+  Net net;
+  StateDict sd = net.state_dict();
+  sd.erase("fc2.bias");
+  sd["fc1.weight"] = zeros({5, 6});
+  sd["extra.weight"] = zeros({1});
+  const std::string msg = error_of([&] { net.load_state_dict(sd); });
+  EXPECT_NE(msg.find("missing key: fc2.bias"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unexpected key: extra.weight"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("size mismatch for fc1.weight"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[5, 6]"), std::string::npos) << msg;
+  // Non-strict ignores missing and unexpected keys but never a wrong shape.
+  sd["fc1.weight"] = zeros({4, 6});
+  net.load_state_dict(sd, false);
+  EXPECT_EQ(net.fc1->weight.to_vector<float>(), std::vector<float>(24, 0.0f));
+}
+
+TEST(Module, ToDtypeKeepsHandlesValid) {
+  Net net;
+  Tensor w = net.fc1->weight;  // a handle an optimizer would hold
+  const auto before = w.to_vector<double>();
+  net.to(DType::f64);
+  EXPECT_EQ(w.dtype(), DType::f64);
+  EXPECT_EQ(w.to_vector<double>(), before);
+  EXPECT_THROW(net.to(DType::i32), Error);
+  EXPECT_THROW(net.to(Device::cuda(0)), Error);  // no CUDA backend in this build
+}
+
+TEST(Module, ZeroGradDropsOrZeroes) {
+  Net net;
+  net.eval();
+  sum(net(ones({2, 6}))).backward();
+  ASSERT_TRUE(net.fc1->weight.grad().defined());
+  net.zero_grad(false);
+  EXPECT_EQ(net.fc1->weight.grad().to_vector<float>(), std::vector<float>(24, 0.0f));
+  net.zero_grad();
+  EXPECT_FALSE(net.fc1->weight.grad().defined());
+}
+
+TEST(Init, KaimingAndXavierBounds) {
+  Generator gen(5);
+  Tensor w = empty({64, 32});
+  init::kaiming_uniform_(w, 0.0, init::FanMode::fan_in, "relu", &gen);
+  const double kb = std::sqrt(2.0) * std::sqrt(3.0 / 32.0);
+  for (float v : w.to_vector<float>())
+    EXPECT_LE(std::abs(v), kb);
+  init::xavier_uniform_(w, 1.0, &gen);
+  const double xb = std::sqrt(6.0 / 96.0);
+  for (float v : w.to_vector<float>())
+    EXPECT_LE(std::abs(v), xb);
+  init::zeros_(w);
+  EXPECT_EQ(w.to_vector<float>(), std::vector<float>(64 * 32, 0.0f));
+  EXPECT_DOUBLE_EQ(init::calculate_gain("leaky_relu", std::sqrt(5.0)), std::sqrt(1.0 / 3.0));
+  Tensor v = empty({3});
+  EXPECT_THROW(init::kaiming_uniform_(v), Error);
+}
+
+TEST(CrossEntropyLossModule, MatchesFunctional) {
+  CrossEntropyLoss loss({Reduction::sum});
+  const Tensor logits = tensor({1.0, 2.0, 0.5, -1.0}).reshape({2, 2});
+  const Tensor target = tensor(std::vector<int64_t>{1, 0});
+  EXPECT_FLOAT_EQ(loss(logits, target).item<float>(),
+                  functional::cross_entropy(logits, target, {Reduction::sum}).item<float>());
+  EXPECT_THROW(loss.Module::forward(logits), Error);
+}
+
+}  // namespace
+}  // namespace volt::nn
