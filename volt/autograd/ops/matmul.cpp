@@ -138,7 +138,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                       need_b ? sum(g, {0}) : Tensor()};
          },
          {x2, weight});
-  return y.view(out_shape);
+  return x.dim() == 2 ? y : y.view(out_shape);
 }
 
 Tensor Tensor::matmul(const Tensor& other) const { return volt::matmul(*this, other); }
