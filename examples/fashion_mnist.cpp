@@ -7,6 +7,8 @@
 //
 // Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
 // fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
+#include "volt/data/fashion_mnist.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -22,7 +24,6 @@
 #include <string>
 
 #include "volt/data/data_loader.h"
-#include "volt/data/fashion_mnist.h"
 #include "volt/nn/serialize.h"
 #include "volt/volt.h"
 
@@ -31,7 +32,7 @@ using namespace volt;
 namespace {
 
 struct Options {
-  int64_t epochs = 5;
+  int64_t epochs = 10;
   int64_t batch_size = 64;
   double lr = 1e-3;
   std::string optimizer = "adam";
@@ -47,7 +48,7 @@ struct Options {
 
 const char* kUsage =
     "usage: fashion_mnist [options]\n"
-    "  --epochs N           training epochs; 0 only evaluates (default 5)\n"
+    "  --epochs N           training epochs; 0 only evaluates (default 10)\n"
     "  --batch-size N       samples per step (default 64)\n"
     "  --lr X               learning rate (default 1e-3)\n"
     "  --optimizer NAME     sgd, adam or adamw (default adam)\n"
@@ -82,25 +83,38 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
     }
     VOLT_CHECK(i + 1 < argc, "missing value for ", flag);
     const std::string value = argv[++i];
-    if (flag == "--epochs") o.epochs = parse_number<int64_t>(flag, value);
-    else if (flag == "--batch-size") o.batch_size = parse_number<int64_t>(flag, value);
-    else if (flag == "--lr") o.lr = parse_number<double>(flag, value);
-    else if (flag == "--optimizer") o.optimizer = value;
-    else if (flag == "--momentum") o.momentum = parse_number<double>(flag, value);
-    else if (flag == "--weight-decay") o.weight_decay = parse_number<double>(flag, value), weight_decay_given = true;
-    else if (flag == "--seed") o.seed = parse_number<uint64_t>(flag, value);
-    else if (flag == "--device") o.device = value;
-    else if (flag == "--data") o.data = value;
-    else if (flag == "--out") o.out = value;
-    else if (flag == "--load") o.load = value;
-    else if (flag == "--summary-json") o.summary_json = value;
-    else VOLT_FAIL("unknown option ", flag, " (see --help)");
+    if (flag == "--epochs")
+      o.epochs = parse_number<int64_t>(flag, value);
+    else if (flag == "--batch-size")
+      o.batch_size = parse_number<int64_t>(flag, value);
+    else if (flag == "--lr")
+      o.lr = parse_number<double>(flag, value);
+    else if (flag == "--optimizer")
+      o.optimizer = value;
+    else if (flag == "--momentum")
+      o.momentum = parse_number<double>(flag, value);
+    else if (flag == "--weight-decay")
+      o.weight_decay = parse_number<double>(flag, value), weight_decay_given = true;
+    else if (flag == "--seed")
+      o.seed = parse_number<uint64_t>(flag, value);
+    else if (flag == "--device")
+      o.device = value;
+    else if (flag == "--data")
+      o.data = value;
+    else if (flag == "--out")
+      o.out = value;
+    else if (flag == "--load")
+      o.load = value;
+    else if (flag == "--summary-json")
+      o.summary_json = value;
+    else
+      VOLT_FAIL("unknown option ", flag, " (see --help)");
   }
   VOLT_CHECK(o.epochs >= 0, "--epochs must be >= 0");
   VOLT_CHECK(o.batch_size > 0, "--batch-size must be positive");
   VOLT_CHECK(o.lr > 0, "--lr must be positive");
-  VOLT_CHECK(o.optimizer == "sgd" || o.optimizer == "adam" || o.optimizer == "adamw", "--optimizer must be sgd, adam or adamw, got ",
-             o.optimizer);
+  VOLT_CHECK(o.optimizer == "sgd" || o.optimizer == "adam" || o.optimizer == "adamw",
+             "--optimizer must be sgd, adam or adamw, got ", o.optimizer);
   VOLT_CHECK(o.device == "auto" || o.device == "cpu" || o.device.rfind("cuda", 0) == 0,
              "--device must be auto, cpu or cuda, got ", o.device);
   return o;
@@ -204,8 +218,8 @@ int run(int argc, char** argv) {
   metrics << "epoch,train_loss,test_loss,test_accuracy,samples_per_second,train_seconds\n";
 
   std::cout << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
-            << " test samples, device " << device << ", " << o.optimizer << " lr " << o.lr << ", batch "
-            << o.batch_size << ", " << o.epochs << " epochs\n";
+            << " test samples, device " << device << ", " << o.optimizer << " lr " << o.lr << ", batch " << o.batch_size
+            << ", " << o.epochs << " epochs\n";
 
   Evaluation eval = evaluate(net, test_loader, device);
   double train_seconds = 0, samples_per_second = 0;

@@ -20,3 +20,4 @@
 #include "volt/nn/modules.h"
 #include "volt/nn/optim/optimizer.h"
 #include "volt/nn/optim/scheduler.h"
+#include "volt/nn/serialize.h"
