@@ -11,7 +11,7 @@ bootstrap:
 	@scripts/bootstrap
 
 build: bootstrap
-	@cmake --preset $(PRESET) -G Ninja >/dev/null
+	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
 test: build
