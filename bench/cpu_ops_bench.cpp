@@ -1,7 +1,7 @@
 // CPU benchmarks for the ops the main job spends its time in. Each elementwise op is timed
 // beside std::memcpy of the same bytes (read + write): its floor on this machine. Bytes and
 // FLOPs are reported as rates so ratios can be read off one run.
-//   build/bench/cpu_ops_bench --benchmark_min_time=0.2s
+//   build/bench/cpu_ops_bench --benchmark_min_time=0.3
 #include <benchmark/benchmark.h>
 
 #include <cstring>
