@@ -6,19 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "volt/volt.h"
 
 namespace volt {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using volt::testing::error_of;
 
 TEST(Engine, TensorUsedTwiceGetsBothContributions) {
   Tensor x = tensor({1.0, -2.0, 3.0}, DType::f64).requires_grad_(true);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "volt/core/error.h"
 #include "volt/data/data_loader.h"
 
@@ -40,24 +41,7 @@ Bytes gz_read_all(const std::string& path) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("volt_fmnist_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using volt::testing::TempDir;
 
 void write_idx_gz(const std::string& path, const std::vector<uint32_t>& dims, const Bytes& data) {
   Bytes b = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
@@ -80,17 +64,7 @@ void write_tiny_train(const TempDir& dir, uint32_t n_images, const Bytes& labels
   write_idx_gz(dir.file("train-labels-idx1-ubyte.gz"), {static_cast<uint32_t>(labels.size())}, labels);
 }
 
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no volt::Error thrown; expected one mentioning '" << parts.front() << "'";
-  } catch (const volt::Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& part : parts)
-      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
-  }
-}
+using volt::testing::expect_error;
 
 std::string installed_dir_or_empty() {
   const std::string dir = volt::data::default_fashion_mnist_dir();
@@ -167,18 +141,19 @@ TEST(FashionMnist, MissingLabelFileIsNamed) {
   TempDir tmp;
   write_tiny_train(tmp, 3, {0, 1, 2});
   fs::remove(tmp.file("train-labels-idx1-ubyte.gz"));
-  expect_error([&] { FashionMnist(Split::train, tmp.str()); },
+  expect_error([&] { FashionMnist(Split::train, tmp.path().string()); },
                {tmp.file("train-labels-idx1-ubyte.gz"), "not found", "dataset-fashion-mnist"});
   // The test split's files are absent here too.
-  expect_error([&] { FashionMnist(Split::test, tmp.str()); }, {tmp.file("t10k-images-idx3-ubyte.gz"), "not found"});
+  expect_error([&] { FashionMnist(Split::test, tmp.path().string()); },
+               {tmp.file("t10k-images-idx3-ubyte.gz"), "not found"});
 }
 
 TEST(FashionMnist, SmallValidDirectoryLoads) {
   TempDir tmp;
   write_tiny_train(tmp, 3, {9, 0, 4});
-  const FashionMnist ds(Split::train, tmp.str());
+  const FashionMnist ds(Split::train, tmp.path().string());
   EXPECT_EQ(ds.size(), 3);
-  EXPECT_EQ(ds.dir(), tmp.str());
+  EXPECT_EQ(ds.dir(), tmp.path().string());
   EXPECT_EQ(ds.labels().to_vector<uint8_t>(), (std::vector<uint8_t>{9, 0, 4}));
   const std::vector<uint8_t> px = ds.images().to_vector<uint8_t>();
   EXPECT_EQ(px[0], 0);
@@ -190,26 +165,26 @@ TEST(FashionMnist, BadContentsGiveClearErrors) {
   {
     TempDir tmp;
     write_tiny_train(tmp, 3, {0, 10, 2});
-    expect_error([&] { FashionMnist(Split::train, tmp.str()); },
+    expect_error([&] { FashionMnist(Split::train, tmp.path().string()); },
                  {tmp.file("train-labels-idx1-ubyte.gz"), "label 10 at index 1"});
   }
   {
     TempDir tmp;
     write_tiny_train(tmp, 3, {0, 1, 2}, 27);
-    expect_error([&] { FashionMnist(Split::train, tmp.str()); },
+    expect_error([&] { FashionMnist(Split::train, tmp.path().string()); },
                  {tmp.file("train-images-idx3-ubyte.gz"), "u8[3, 28, 27]", "expected u8[N, 28, 28]"});
   }
   {
     TempDir tmp;
     write_tiny_train(tmp, 3, {0, 1});
-    expect_error([&] { FashionMnist(Split::train, tmp.str()); }, {"has 3 images", "has 2 labels"});
+    expect_error([&] { FashionMnist(Split::train, tmp.path().string()); }, {"has 3 images", "has 2 labels"});
   }
   {
     TempDir tmp;
     write_tiny_train(tmp, 2, {0, 1});
     fs::remove(tmp.file("train-images-idx3-ubyte.gz"));
     write_idx_gz(tmp.file("train-images-idx3-ubyte.gz"), {2, 784}, Bytes(2 * 784));
-    expect_error([&] { FashionMnist(Split::train, tmp.str()); },
+    expect_error([&] { FashionMnist(Split::train, tmp.path().string()); },
                  {tmp.file("train-images-idx3-ubyte.gz"), "u8[2, 784]"});
   }
 }

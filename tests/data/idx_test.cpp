@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "volt/core/error.h"
 
 namespace fs = std::filesystem;
@@ -49,24 +50,7 @@ Bytes idx_u8(const std::vector<uint32_t>& dims, const Bytes& payload) {
   return b;
 }
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ =
-        fs::temp_directory_path() / ("volt_idx_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using volt::testing::TempDir;
 
 void write_raw(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -96,17 +80,7 @@ Bytes gzip_bytes(const Bytes& bytes) {
 }
 
 // Runs `f`, expecting a volt::Error whose message contains every one of `parts`.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no volt::Error thrown; expected one mentioning '" << parts.front() << "'";
-  } catch (const volt::Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& part : parts)
-      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
-  }
-}
+using volt::testing::expect_error;
 
 Bytes pattern(std::size_t n) {
   Bytes b(n);

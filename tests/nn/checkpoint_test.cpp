@@ -1,9 +1,7 @@
 // Module and optimizer state through safetensors files: what the main job's checkpoints rely on.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-
+#include "test_support.h"
 #include "volt/volt.h"
 
 namespace volt::nn {
@@ -17,17 +15,9 @@ struct Net : Module {
   std::shared_ptr<Linear> fc1, fc2;
 };
 
-// A directory of this process's own, removed with everything in it when the tests end.
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("volt_checkpoint_test_" + std::to_string(::getpid()));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 std::string temp_path(const std::string& name) {
-  static TempDir dir;
-  return (dir.path / name).string();
+  static volt::testing::TempDir dir;
+  return dir.file(name);
 }
 
 TEST(Checkpoint, ModuleStateDictRoundTripsThroughSafetensors) {

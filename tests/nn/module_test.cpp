@@ -4,19 +4,13 @@
 #include <cmath>
 #include <string>
 
+#include "test_support.h"
 #include "volt/volt.h"
 
 namespace volt::nn {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using volt::testing::error_of;
 
 // The main job's network, under the attribute names PyTorch's version would use.
 struct Net : Module {

@@ -21,6 +21,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "test_support.h"
 #include "volt/volt.h"
 
 namespace volt::nn {
@@ -375,15 +376,7 @@ TEST_F(SafetensorsTest, AcceptsWhatTheReferenceAccepts) {
 
 // --- saving: bad input and atomic writes ----------------------------------------------------------
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no volt::Error thrown)";
-}
+using volt::testing::error_of;
 
 TEST_F(SafetensorsTest, SaveRejectsBadInput) {
   const fs::path file = dir_ / "bad.safetensors";
