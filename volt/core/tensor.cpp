@@ -24,6 +24,7 @@ void* Tensor::data_ptr() const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to be out of place, as in PyTorch
   int64_t expected = 1;
   for (std::size_t i = impl_->shape.size(); i-- > 0;) {
     if (impl_->shape[i] == 1) continue;
