@@ -22,10 +22,13 @@ void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, i
         A s = 0;
         for (int64_t j = 0; j < n; ++j)
           s += std::exp(static_cast<A>(x[base + j * inner]) - m);
-        const A lse = m + std::log(s);
+        // Work from x - m, never from m + log(s): rounding that sum at m's magnitude (an ulp of
+        // 1000 is 6e-5 in float) would put its error into every output, so softmax([1000, 1000])
+        // would not be [0.5, 0.5]. PyTorch computes exp(x - m) / s and x - m - log(s) too.
+        const A log_s = std::log(s);
         for (int64_t j = 0; j < n; ++j) {
-          const A v = static_cast<A>(x[base + j * inner]) - lse;
-          y[base + j * inner] = static_cast<T>(log ? v : std::exp(v));
+          const A shifted = static_cast<A>(x[base + j * inner]) - m;
+          y[base + j * inner] = static_cast<T>(log ? shifted - log_s : std::exp(shifted) / s);
         }
       }
     }
