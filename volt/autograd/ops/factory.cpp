@@ -32,7 +32,8 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   std::vector<double> values(static_cast<std::size_t>(n));
   for (int64_t i = 0; i < n; ++i)
     values[i] = start + static_cast<double>(i) * step;
-  Tensor t = tensor(values).to(options.dtype_).to(options.device_);
+  // The shape is explicit: tensor() makes a single value 0-dim, and arange is always 1-D.
+  Tensor t = tensor(values, {n}).to(options.dtype_).to(options.device_);
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
 }

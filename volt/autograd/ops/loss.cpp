@@ -1,6 +1,6 @@
 // cross_entropy fused from logits: one kernel computes each row's loss (and keeps the row's
-// log-sum-exp), its backward writes the gradient straight from the logits. The reduction is
-// ordinary ops on the per-row losses.
+// log-sum-exp, relative to the row max), its backward writes the gradient straight from the
+// logits. The reduction is ordinary ops on the per-row losses.
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -40,14 +40,14 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
 
   const Tensor xc = logits.contiguous();
   Tensor rows = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
-  Tensor lse = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
-  kernels::cpu::cross_entropy_forward(xc.dtype(), rows.data_ptr(), lse.data_ptr(), xc.data_ptr(), t, args);
+  Tensor log_sum = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
+  kernels::cpu::cross_entropy_forward(xc.dtype(), rows.data_ptr(), log_sum.data_ptr(), xc.data_ptr(), t, args);
   record("CrossEntropyBackward", rows, {logits},
-         [xc = xc.detach(), lse = lse.detach(), target, args](const Tensor& g) {
+         [xc = xc.detach(), log_sum = log_sum.detach(), target, args](const Tensor& g) {
            const Tensor gc = g.contiguous();
            Tensor gx = empty(xc.shape(), TensorOptions(xc.dtype()).device(xc.device()));
-           kernels::cpu::cross_entropy_backward(xc.dtype(), gx.data_ptr(), gc.data_ptr(), xc.data_ptr(), lse.data_ptr(),
-                                                target.data_ptr<int64_t>(), args);
+           kernels::cpu::cross_entropy_backward(xc.dtype(), gx.data_ptr(), gc.data_ptr(), xc.data_ptr(),
+                                                log_sum.data_ptr(), target.data_ptr<int64_t>(), args);
            return std::vector<Tensor>{gx};
          },
          {xc, target});

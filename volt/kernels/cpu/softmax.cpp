@@ -22,10 +22,13 @@ void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, i
         A s = 0;
         for (int64_t j = 0; j < n; ++j)
           s += std::exp(static_cast<A>(x[base + j * inner]) - m);
-        const A lse = m + std::log(s);
+        // Work from x - m, never from m + log(s): rounding that sum at m's magnitude (an ulp of
+        // 1000 is 6e-5 in float) would put its error into every output, so softmax([1000, 1000])
+        // would not be [0.5, 0.5]. PyTorch computes exp(x - m) / s and x - m - log(s) too.
+        const A log_s = std::log(s);
         for (int64_t j = 0; j < n; ++j) {
-          const A v = static_cast<A>(x[base + j * inner]) - lse;
-          y[base + j * inner] = static_cast<T>(log ? v : std::exp(v));
+          const A shifted = static_cast<A>(x[base + j * inner]) - m;
+          y[base + j * inner] = static_cast<T>(log ? shifted - log_s : std::exp(shifted) / s);
         }
       }
     }
@@ -57,43 +60,46 @@ void softmax_backward(DType dtype, void* grad_in, const void* grad_out, const vo
   });
 }
 
-void cross_entropy_forward(DType dtype, void* loss, void* lse_out, const void* logits, const int64_t* target,
+void cross_entropy_forward(DType dtype, void* loss, void* log_sum_out, const void* logits, const int64_t* target,
                            const CrossEntropyArgs& a) {
   dispatch_floating(dtype, "cross_entropy", [&]<class T>() {
     using A = acc_t<T>;
     const auto* x = static_cast<const T*>(logits);
     auto* l = static_cast<T*>(loss);
-    auto* lse = static_cast<A*>(lse_out);
+    auto* log_sum = static_cast<A*>(log_sum_out);
     const A eps = static_cast<A>(a.label_smoothing);
     const A C = static_cast<A>(a.classes);
     for (int64_t r = 0; r < a.rows; ++r) {
       const T* row = x + r * a.classes;
-      A m = -std::numeric_limits<A>::infinity(), total = 0;
-      for (int64_t c = 0; c < a.classes; ++c) {
-        m = std::max(m, static_cast<A>(row[c]));
-        total += static_cast<A>(row[c]);
-      }
-      A s = 0;
+      A m = -std::numeric_limits<A>::infinity();
       for (int64_t c = 0; c < a.classes; ++c)
-        s += std::exp(static_cast<A>(row[c]) - m);
-      lse[r] = m + std::log(s);
+        m = std::max(m, static_cast<A>(row[c]));
+      // Everything relative to the row max: m + log(s) rounded at m's magnitude would swamp a
+      // small loss (logits [5000, 4990] would give 0 instead of 4.5e-5).
+      A s = 0, total = 0;
+      for (int64_t c = 0; c < a.classes; ++c) {
+        const A shifted = static_cast<A>(row[c]) - m;
+        s += std::exp(shifted);
+        total += shifted;
+      }
+      log_sum[r] = std::log(s);
       const int64_t t = target[r];
       if (t == a.ignore_index) {
         l[r] = T(0);
         continue;
       }
-      l[r] = static_cast<T>(lse[r] - (A(1) - eps) * static_cast<A>(row[t]) - eps / C * total);
+      l[r] = static_cast<T>(log_sum[r] - (A(1) - eps) * (static_cast<A>(row[t]) - m) - eps / C * total);
     }
   });
 }
 
 void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits,
-                            const void* lse_in, const int64_t* target, const CrossEntropyArgs& a) {
+                            const void* log_sum_in, const int64_t* target, const CrossEntropyArgs& a) {
   dispatch_floating(dtype, "cross_entropy backward", [&]<class T>() {
     using A = acc_t<T>;
     const auto* x = static_cast<const T*>(logits);
     const auto* gl = static_cast<const T*>(grad_loss);
-    const auto* lse = static_cast<const A*>(lse_in);
+    const auto* log_sum = static_cast<const A*>(log_sum_in);
     auto* gx = static_cast<T*>(grad_logits);
     const A eps = static_cast<A>(a.label_smoothing);
     const A smooth = eps / static_cast<A>(a.classes);
@@ -106,9 +112,12 @@ void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_los
           out[c] = T(0);
         continue;
       }
+      A m = -std::numeric_limits<A>::infinity();  // the forward's row max, found again
+      for (int64_t c = 0; c < a.classes; ++c)
+        m = std::max(m, static_cast<A>(row[c]));
       const A g = static_cast<A>(gl[r]);
       for (int64_t c = 0; c < a.classes; ++c) {
-        const A p = std::exp(static_cast<A>(row[c]) - lse[r]);
+        const A p = std::exp(static_cast<A>(row[c]) - m - log_sum[r]);
         const A hit = c == t ? A(1) - eps : A(0);
         out[c] = static_cast<T>(g * (p - hit - smooth));
       }

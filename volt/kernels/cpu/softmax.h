@@ -20,12 +20,15 @@ struct CrossEntropyArgs {
   int64_t ignore_index = -100;
   double label_smoothing = 0.0;
 };
-// Per row r of contiguous logits [rows, classes] and class targets:
-//   loss[r] = lse - (1-ε)·x[t] - ε/C·Σ_c x[c]   (0 for an ignored row), lse[r] = logsumexp(x[r]).
-void cross_entropy_forward(DType dtype, void* loss, void* lse, const void* logits, const int64_t* target,
+// Per row r of contiguous logits [rows, classes] and class targets, with m = max(x[r]) and
+// log_sum[r] = log Σ_c exp(x[c] - m) (so logsumexp(x[r]) = m + log_sum[r], kept apart so that
+// large logits lose no precision):
+//   loss[r] = log_sum[r] - (1-ε)·(x[t] - m) - ε/C·Σ_c (x[c] - m)   (0 for an ignored row).
+void cross_entropy_forward(DType dtype, void* loss, void* log_sum, const void* logits, const int64_t* target,
                            const CrossEntropyArgs& args);
 // grad_logits[r, c] = grad_loss[r] · (softmax(x[r])[c] - (1-ε)·[c = t] - ε/C); 0 on ignored rows.
-void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits, const void* lse,
-                            const int64_t* target, const CrossEntropyArgs& args);
+// Takes the forward's log_sum and finds m again.
+void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits,
+                            const void* log_sum, const int64_t* target, const CrossEntropyArgs& args);
 
 }  // namespace volt::kernels::cpu

@@ -1,0 +1,239 @@
+// cross_entropy against the formula written out by hand, and dropout's mask and scaling.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "core/error_message.h"
+#include "volt/autograd/grad_mode.h"
+#include "volt/autograd/ops.h"
+#include "volt/core/generator.h"
+#include "volt/core/philox.h"
+#include "volt/core/tensor.h"
+
+namespace volt {
+namespace {
+
+using test::error_message;
+using ::testing::HasSubstr;
+
+// Per-row loss: -(1-eps)·log p[t] - eps/C·Σ_c log p[c], with log p = x - logsumexp(x) in
+// double; NaN marks an ignored row.
+std::vector<double> naive_rows(const std::vector<double>& x, int64_t classes, const std::vector<int64_t>& target,
+                               double eps, int64_t ignore) {
+  std::vector<double> out;
+  for (std::size_t r = 0; r < target.size(); ++r) {
+    if (target[r] == ignore) {
+      out.push_back(NAN);
+      continue;
+    }
+    const double* row = x.data() + r * classes;
+    double m = row[0];
+    for (int64_t c = 1; c < classes; ++c)
+      m = std::max(m, row[c]);
+    double s = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      s += std::exp(row[c] - m);
+    const double lse = m + std::log(s);
+    double smooth = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      smooth -= (row[c] - lse) / static_cast<double>(classes);
+    out.push_back(-(1 - eps) * (row[target[r]] - lse) + eps * smooth);
+  }
+  return out;
+}
+
+TEST(CrossEntropy, HandComputedExample) {
+  // Row 0: lse(1, 2, 3) = 3 + log(1 + e^-1 + e^-2) = 3.4076059644; target 2 -> 0.4076059644.
+  // Row 1: uniform over three classes -> log 3 = 1.0986122887.
+  Tensor x = tensor({1.0, 2.0, 3.0, 1.0, 1.0, 1.0}, DType::f64).view({2, 3});
+  Tensor t = tensor(std::vector<int64_t>{2, 0});
+  EXPECT_NEAR(cross_entropy(x, t).item<double>(), (0.4076059644 + 1.0986122887) / 2, 1e-9);
+  EXPECT_NEAR(cross_entropy(x, t, {.reduction = Reduction::sum}).item<double>(), 0.4076059644 + 1.0986122887, 1e-9);
+  const auto none = cross_entropy(x, t, {.reduction = Reduction::none}).to_vector<double>();
+  ASSERT_EQ(none.size(), 2u);
+  EXPECT_NEAR(none[0], 0.4076059644, 1e-9);
+  EXPECT_NEAR(none[1], 1.0986122887, 1e-9);
+  // One sample: logits [C], target [] gives a 0-dim loss.
+  Tensor one = cross_entropy(x.select(0, 0), scalar_tensor(2, DType::i64));
+  EXPECT_EQ(one.dim(), 0);
+  EXPECT_NEAR(one.item<double>(), 0.4076059644, 1e-9);
+  EXPECT_EQ(cross_entropy(x.select(0, 0), scalar_tensor(2, DType::i64), {.reduction = Reduction::none}).dim(), 0);
+}
+
+TEST(CrossEntropy, MatchesFormulaAcrossOptions) {
+  Generator g(4);
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tol = dtype == DType::f32 ? 2e-5 : 1e-11;
+    for (auto [rows, classes] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 7}, {9, 1023}, {3, 10}}) {
+      Tensor x = randn({rows, classes}, dtype, &g) * 4.0;
+      std::vector<int64_t> target;
+      for (int64_t r = 0; r < rows; ++r)
+        target.push_back((r * 5 + 3) % classes);
+      if (rows > 2) target[1] = -100;           // ignored with the default ignore_index
+      const Tensor t = tensor(target, {rows});  // explicit: one value alone would make a 0-dim tensor
+      const auto vx = x.to_vector<double>();
+      for (double eps : {0.0, 0.1, 1.0}) {
+        const auto want_rows = naive_rows(vx, classes, target, eps, -100);
+        double total = 0;
+        int64_t counted = 0;
+        for (double l : want_rows)
+          if (!std::isnan(l)) total += l, ++counted;
+        const std::string what = std::string(dtype_name(dtype)) + " [" + std::to_string(rows) + ", " +
+                                 std::to_string(classes) + "] eps " + std::to_string(eps);
+        CrossEntropyOptions o{.reduction = Reduction::none, .label_smoothing = eps};
+        const auto got_rows = cross_entropy(x, t, o).to_vector<double>();
+        for (int64_t r = 0; r < rows; ++r)
+          EXPECT_NEAR(got_rows[r], std::isnan(want_rows[r]) ? 0.0 : want_rows[r], tol * (1 + std::abs(got_rows[r])))
+              << what << " row " << r;
+        o.reduction = Reduction::sum;
+        EXPECT_NEAR(cross_entropy(x, t, o).item<double>(), total, tol * (1 + total)) << what;
+        o.reduction = Reduction::mean;  // over the rows that count
+        EXPECT_NEAR(cross_entropy(x, t, o).item<double>(), total / counted, tol * (1 + total)) << what;
+      }
+    }
+  }
+}
+
+TEST(CrossEntropy, IgnoreIndex) {
+  Tensor x = tensor({0.0, 1.0, 2.0, 3.0, 0.5, 0.5}).view({3, 2});
+  Tensor t = tensor(std::vector<int64_t>{1, 7, 0});
+  const CrossEntropyOptions o{.ignore_index = 7};
+  // Rows 0 and 2: log(1 + e^-1) and log(1 + 1) - 0 = log 2.
+  const double want = (std::log(1 + std::exp(-1.0)) + std::log(2.0)) / 2;
+  EXPECT_NEAR(cross_entropy(x, t, o).item<double>(), want, 1e-6);
+  // All ignored: the mean is 0 / 0 = NaN (PyTorch too), the sum 0.
+  Tensor all = tensor(std::vector<int64_t>{-100, -100, -100});
+  EXPECT_TRUE(std::isnan(cross_entropy(x, all).item<float>()));
+  EXPECT_EQ(cross_entropy(x, all, {.reduction = Reduction::sum}).item<float>(), 0.0f);
+}
+
+TEST(CrossEntropy, GradientIsSoftmaxMinusSmoothedTarget) {
+  Tensor x = tensor({1.0, 2.0, 3.0, -1.0, 0.0, 4.0, 2.0, 2.0, 0.0}, DType::f64).view({3, 3}).requires_grad_();
+  Tensor t = tensor(std::vector<int64_t>{0, 2, -100});
+  const double eps = 0.2;
+  cross_entropy(x, t, {.label_smoothing = eps}).backward();
+  const auto vx = x.detach().to_vector<double>();
+  const auto grad = x.grad().to_vector<double>();
+  const std::vector<int64_t> tv = {0, 2, -100};
+  for (int r = 0; r < 3; ++r) {
+    double s = 0;
+    for (int c = 0; c < 3; ++c)
+      s += std::exp(vx[r * 3 + c]);
+    for (int c = 0; c < 3; ++c) {
+      // d(mean over 2 counted rows)/dx = (p - (1-eps)·[c = t] - eps/C) / 2; ignored rows get 0.
+      const double want = tv[r] < 0 ? 0.0 : (std::exp(vx[r * 3 + c]) / s - (c == tv[r] ? 1 - eps : 0.0) - eps / 3) / 2;
+      EXPECT_NEAR(grad[r * 3 + c], want, 1e-12) << r << ", " << c;
+    }
+  }
+}
+
+TEST(CrossEntropy, LargeLogitsKeepTheirPrecision) {
+  // Equal logits of 1000: the loss is log 2 exactly in real arithmetic, whatever the offset.
+  Tensor x = full({1, 2}, 1000.0);
+  Tensor t = zeros({1}, DType::i64);
+  EXPECT_NEAR(cross_entropy(x, t).item<double>(), std::log(2.0), 1e-6);
+  EXPECT_NEAR(cross_entropy(x, t, {.label_smoothing = 0.5}).item<double>(), std::log(2.0), 1e-6);
+  Tensor big = tensor({5000.0, 4990.0}).view({1, 2}).requires_grad_();
+  Tensor l = cross_entropy(big, t);
+  EXPECT_NEAR(l.item<double>(), std::log1p(std::exp(-10.0)), 1e-3 * std::exp(-10.0));
+  l.backward();
+  // p1 = 1 / (1 + e^10); the target's gradient p0 - 1 = -p1 must not round to 0.
+  const double p1 = 1 / (1 + std::exp(10.0));
+  EXPECT_NEAR(big.grad().to_vector<double>()[0], -p1, 1e-3 * p1);
+  EXPECT_NEAR(big.grad().to_vector<double>()[1], p1, 1e-3 * p1);
+}
+
+TEST(CrossEntropy, BadInput) {
+  Tensor x = zeros({2, 3});
+  EXPECT_THAT(error_message([&] {
+                cross_entropy(x, tensor(std::vector<int64_t>{0, 3}));
+              }),
+              HasSubstr("target 3 at position 1 is out of range for 3 classes"));
+  EXPECT_THAT(error_message([&] { cross_entropy(x, tensor(std::vector<int64_t>{-1, 0})); }), HasSubstr("target -1"));
+  EXPECT_THAT(error_message([&] {
+                cross_entropy(x, tensor(std::vector<int32_t>{0, 1}));
+              }),
+              HasSubstr("target must hold i64 class indices, got i32[2]"));
+  EXPECT_THAT(error_message([&] { cross_entropy(x, tensor({0.0, 1.0})); }), HasSubstr("got f32[2]"));
+  const std::string shape = error_message([&] { cross_entropy(x, tensor(std::vector<int64_t>{0, 1, 2})); });
+  EXPECT_THAT(shape, HasSubstr("f32[2, 3]"));
+  EXPECT_THAT(shape, HasSubstr("i64[3]"));
+  EXPECT_THAT(error_message([&] {
+                cross_entropy(zeros({2, 3}, DType::i64), tensor(std::vector<int64_t>{0, 1}));
+              }),
+              HasSubstr("expected a floating tensor"));
+  EXPECT_THROW(cross_entropy(x, tensor(std::vector<int64_t>{0, 1}), {.label_smoothing = 1.5}), Error);
+}
+
+TEST(Dropout, IdentityCases) {
+  Tensor x = rand({7, 3});
+  EXPECT_TRUE(dropout(x, 0.0, true).is_same(x));
+  EXPECT_TRUE(dropout(x, 0.7, false).is_same(x));
+  Generator g(1);
+  dropout(x, 0.5, false, &g);
+  EXPECT_EQ(g.offset(), 0u);  // no randomness drawn in eval mode
+  EXPECT_EQ(dropout(x, 1.0, true).to_vector<float>(), std::vector<float>(21, 0.0f));
+  EXPECT_THAT(error_message([&] { dropout(x, -0.1, true); }), HasSubstr("[0, 1]"));
+  EXPECT_THROW(dropout(zeros({3}, DType::i64), 0.5, true), Error);
+}
+
+TEST(Dropout, MaskFollowsThePhiloxStreamAndScalesExactly) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (int64_t n : {1, 7, 1023, 65537}) {
+      const double p = 0.3;
+      Generator g(55);
+      g.set_offset(9);
+      Tensor x = rand({n}, dtype) + 0.5;
+      Tensor y = dropout(x, p, true, &g);
+      EXPECT_EQ(g.offset(), 9u + static_cast<uint64_t>((n + 3) / 4));  // four per block, any dtype
+      const auto vx = x.to_vector<double>(), vy = y.to_vector<double>();
+      int64_t dropped = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool keep = uniform_float(philox_block(55, 9 + static_cast<uint64_t>(i / 4)).v[i % 4]) >= p;
+        // Survivors are x·(1/(1-p)) rounded once to the dtype.
+        const double want = !keep ? 0.0
+                            : dtype == DType::f32
+                                ? static_cast<float>(static_cast<float>(vx[i]) * static_cast<float>(1.0 / (1.0 - p)))
+                                : vx[i] * (1.0 / (1.0 - p));
+        ASSERT_EQ(vy[i], want) << dtype << " n = " << n << " element " << i;
+        dropped += keep ? 0 : 1;
+      }
+      if (n == 65537) {
+        EXPECT_NEAR(static_cast<double>(dropped) / n, p, 0.01);
+      }
+    }
+  }
+}
+
+TEST(Dropout, SameGeneratorStateSameMask) {
+  Tensor x = ones({4, 33});
+  Generator a(8), b(8);
+  const auto ya = dropout(x, 0.5, true, &a).to_vector<float>();
+  EXPECT_EQ(dropout(x, 0.5, true, &b).to_vector<float>(), ya);
+  EXPECT_NE(dropout(x, 0.5, true, &a).to_vector<float>(), ya);  // the offset moved on
+  manual_seed(3);
+  const auto d1 = dropout(x, 0.5, true).to_vector<float>();
+  manual_seed(3);
+  EXPECT_EQ(dropout(x, 0.5, true).to_vector<float>(), d1);
+}
+
+TEST(Dropout, NonContiguousInputAndBackward) {
+  Tensor base = rand({5, 4}) + 1.0;
+  Tensor x = base.t();  // [4, 5]
+  Generator g1(3), g2(3);
+  const auto y = dropout(x, 0.4, true, &g1).to_vector<float>();
+  const auto yc = dropout(x.contiguous(), 0.4, true, &g2).to_vector<float>();
+  EXPECT_EQ(y, yc);  // the mask follows the logical (row-major) order
+  Tensor w = ones({1000}, TensorOptions().requires_grad());
+  Generator g(12);
+  Tensor out = dropout(w, 0.25, true, &g);
+  (out * 2.0).sum().backward();
+  const auto grad = w.grad().to_vector<float>(), vo = out.detach().to_vector<float>();
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(grad[i], 2.0f * vo[i]) << i;  // d(2·x·m)/dx = 2·m, and out = m for x = 1
+}
+
+}  // namespace
+}  // namespace volt
