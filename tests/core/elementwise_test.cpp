@@ -6,7 +6,7 @@
 #include <cmath>
 #include <functional>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
 #include "volt/core/tensor.h"
@@ -14,7 +14,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 Shape broadcast(const Shape& a, const Shape& b) {
@@ -224,21 +224,21 @@ TEST(Elementwise, IntegerArithmetic) {
   EXPECT_EQ((a + b).dtype(), DType::i64);
   Tensor u = tensor(std::vector<uint8_t>{250, 3});
   EXPECT_EQ((u + u).to_vector<int64_t>(), (std::vector<int64_t>{244, 6}));  // wraps mod 256
-  EXPECT_THAT(error_message([&] { a / b; }), HasSubstr("integer division is not supported"));
-  EXPECT_THAT(error_message([&] { a.exp(); }), HasSubstr("expected a floating tensor"));
+  EXPECT_THAT(error_of([&] { a / b; }), HasSubstr("integer division is not supported"));
+  EXPECT_THAT(error_of([&] { a.exp(); }), HasSubstr("expected a floating tensor"));
 }
 
 TEST(Elementwise, ShapeAndDTypeErrors) {
-  const std::string msg = error_message([] { zeros({2, 3}) + zeros({4}); });
+  const std::string msg = error_of([] { zeros({2, 3}) + zeros({4}); });
   EXPECT_THAT(msg, HasSubstr("add"));
   EXPECT_THAT(msg, HasSubstr("[2, 3]"));
   EXPECT_THAT(msg, HasSubstr("[4]"));
-  EXPECT_THAT(error_message([] { zeros({2, 1, 3}) * zeros({5, 2}); }), HasSubstr("[2, 1, 3] and [5, 2]"));
-  const std::string dt = error_message([] { zeros({2}) + zeros({2}, DType::f64); });
+  EXPECT_THAT(error_of([] { zeros({2, 1, 3}) * zeros({5, 2}); }), HasSubstr("[2, 1, 3] and [5, 2]"));
+  const std::string dt = error_of([] { zeros({2}) + zeros({2}, DType::f64); });
   EXPECT_THAT(dt, HasSubstr("dtypes differ"));
   EXPECT_THAT(dt, HasSubstr("f32[2]"));
   EXPECT_THAT(dt, HasSubstr("f64[2]"));
-  EXPECT_THAT(error_message([] { add(Tensor(), zeros({1})); }), HasSubstr("undefined"));
+  EXPECT_THAT(error_of([] { add(Tensor(), zeros({1})); }), HasSubstr("undefined"));
 }
 
 }  // namespace

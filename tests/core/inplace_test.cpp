@@ -6,7 +6,7 @@
 #include <cmath>
 #include <functional>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
@@ -15,7 +15,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 // A [3, 4] target of both kinds: a fresh tensor, and the transpose of a [4, 3] one (whose
@@ -168,19 +168,19 @@ TEST(InPlace, IntegerTargets) {
 
 TEST(InPlace, Errors) {
   Tensor x = zeros({3, 4});
-  const std::string grow = error_message([&] { x.add_(zeros({2, 3, 4})); });
+  const std::string grow = error_of([&] { x.add_(zeros({2, 3, 4})); });
   EXPECT_THAT(grow, HasSubstr("add_"));
   EXPECT_THAT(grow, HasSubstr("f32[2, 3, 4]"));
   EXPECT_THAT(grow, HasSubstr("f32[3, 4]"));
-  EXPECT_THAT(error_message([&] { x.copy_(zeros({3, 5})); }), HasSubstr("[3, 4] and [3, 5] cannot be broadcast"));
-  EXPECT_THAT(error_message([&] { x.mul_(zeros({4}, DType::f64)); }), HasSubstr("dtypes differ"));
-  EXPECT_THAT(error_message([&] { x.addcmul_(zeros({4}), zeros({5})); }), HasSubstr("addcmul_"));
-  EXPECT_THAT(error_message([] { zeros({2}, DType::i64).mul_(2.0); }), HasSubstr("expected a floating tensor"));
+  EXPECT_THAT(error_of([&] { x.copy_(zeros({3, 5})); }), HasSubstr("[3, 4] and [3, 5] cannot be broadcast"));
+  EXPECT_THAT(error_of([&] { x.mul_(zeros({4}, DType::f64)); }), HasSubstr("dtypes differ"));
+  EXPECT_THAT(error_of([&] { x.addcmul_(zeros({4}), zeros({5})); }), HasSubstr("addcmul_"));
+  EXPECT_THAT(error_of([] { zeros({2}, DType::i64).mul_(2.0); }), HasSubstr("expected a floating tensor"));
 }
 
 TEST(InPlace, LeafRequiringGradUnderGradMode) {
   Tensor w = ones({2}, TensorOptions().requires_grad());
-  const std::string msg = error_message([&] { w.add_(1.0); });
+  const std::string msg = error_of([&] { w.add_(1.0); });
   EXPECT_THAT(msg, HasSubstr("add_: in-place update of f32[2] on cpu, which requires grad"));
   EXPECT_THAT(msg, HasSubstr("NoGradGuard"));
   EXPECT_THROW(w.copy_(zeros({2})), Error);

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <functional>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
@@ -15,7 +15,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 // Per-row loss: -(1-eps)·log p[t] - eps/C·Σ_c log p[c], with log p = x - logsumexp(x) in
@@ -147,20 +147,20 @@ TEST(CrossEntropy, LargeLogitsKeepTheirPrecision) {
 
 TEST(CrossEntropy, BadInput) {
   Tensor x = zeros({2, 3});
-  EXPECT_THAT(error_message([&] {
+  EXPECT_THAT(error_of([&] {
                 cross_entropy(x, tensor(std::vector<int64_t>{0, 3}));
               }),
               HasSubstr("target 3 at position 1 is out of range for 3 classes"));
-  EXPECT_THAT(error_message([&] { cross_entropy(x, tensor(std::vector<int64_t>{-1, 0})); }), HasSubstr("target -1"));
-  EXPECT_THAT(error_message([&] {
+  EXPECT_THAT(error_of([&] { cross_entropy(x, tensor(std::vector<int64_t>{-1, 0})); }), HasSubstr("target -1"));
+  EXPECT_THAT(error_of([&] {
                 cross_entropy(x, tensor(std::vector<int32_t>{0, 1}));
               }),
               HasSubstr("target must hold i64 class indices, got i32[2]"));
-  EXPECT_THAT(error_message([&] { cross_entropy(x, tensor({0.0, 1.0})); }), HasSubstr("got f32[2]"));
-  const std::string shape = error_message([&] { cross_entropy(x, tensor(std::vector<int64_t>{0, 1, 2})); });
+  EXPECT_THAT(error_of([&] { cross_entropy(x, tensor({0.0, 1.0})); }), HasSubstr("got f32[2]"));
+  const std::string shape = error_of([&] { cross_entropy(x, tensor(std::vector<int64_t>{0, 1, 2})); });
   EXPECT_THAT(shape, HasSubstr("f32[2, 3]"));
   EXPECT_THAT(shape, HasSubstr("i64[3]"));
-  EXPECT_THAT(error_message([&] {
+  EXPECT_THAT(error_of([&] {
                 cross_entropy(zeros({2, 3}, DType::i64), tensor(std::vector<int64_t>{0, 1}));
               }),
               HasSubstr("expected a floating tensor"));
@@ -175,7 +175,7 @@ TEST(Dropout, IdentityCases) {
   dropout(x, 0.5, false, &g);
   EXPECT_EQ(g.offset(), 0u);  // no randomness drawn in eval mode
   EXPECT_EQ(dropout(x, 1.0, true).to_vector<float>(), std::vector<float>(21, 0.0f));
-  EXPECT_THAT(error_message([&] { dropout(x, -0.1, true); }), HasSubstr("[0, 1]"));
+  EXPECT_THAT(error_of([&] { dropout(x, -0.1, true); }), HasSubstr("[0, 1]"));
   EXPECT_THROW(dropout(zeros({3}, DType::i64), 0.5, true), Error);
 }
 

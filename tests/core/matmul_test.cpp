@@ -6,7 +6,7 @@
 #include <cmath>
 #include <functional>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
 #include "volt/core/tensor.h"
@@ -14,7 +14,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 struct Expected {
@@ -150,13 +150,13 @@ TEST(Matmul, HalfTypesRoundTheFloatResult) {
 }
 
 TEST(Matmul, Errors) {
-  const std::string msg = error_message([] { matmul(zeros({2, 3}), zeros({4, 5})); });
+  const std::string msg = error_of([] { matmul(zeros({2, 3}), zeros({4, 5})); });
   EXPECT_THAT(msg, HasSubstr("[2, 3] and [4, 5] cannot be multiplied (3 vs 4)"));
-  EXPECT_THAT(error_message([] { matmul(zeros({3}), zeros({4})); }), HasSubstr("3 vs 4"));
-  EXPECT_THAT(error_message([] { matmul(zeros({2, 2, 3}), zeros({3, 3, 1})); }), HasSubstr("cannot be broadcast"));
-  EXPECT_THAT(error_message([] { matmul(scalar_tensor(1), zeros({1})); }), HasSubstr("at least 1 dim"));
-  EXPECT_THAT(error_message([] { matmul(zeros({2, 2}), zeros({2, 2}, DType::f64)); }), HasSubstr("dtypes differ"));
-  EXPECT_THAT(error_message([] {
+  EXPECT_THAT(error_of([] { matmul(zeros({3}), zeros({4})); }), HasSubstr("3 vs 4"));
+  EXPECT_THAT(error_of([] { matmul(zeros({2, 2, 3}), zeros({3, 3, 1})); }), HasSubstr("cannot be broadcast"));
+  EXPECT_THAT(error_of([] { matmul(scalar_tensor(1), zeros({1})); }), HasSubstr("at least 1 dim"));
+  EXPECT_THAT(error_of([] { matmul(zeros({2, 2}), zeros({2, 2}, DType::f64)); }), HasSubstr("dtypes differ"));
+  EXPECT_THAT(error_of([] {
                 matmul(zeros({2, 2}, DType::i64), zeros({2, 2}, DType::i64));
               }),
               HasSubstr("expected a floating tensor"));
@@ -177,7 +177,7 @@ TEST(Linear, MatchesXWtPlusB) {
       EXPECT_NEAR(vy[r * 5 + o], s, 1e-13) << r << ", " << o;
     }
   EXPECT_EQ(linear(x, w).to_vector<double>(), matmul(x, w.t()).to_vector<double>());
-  EXPECT_THAT(error_message([&] { linear(x, uniform({5, 3}, DType::f64, g)); }), HasSubstr("last dim must be 3"));
+  EXPECT_THAT(error_of([&] { linear(x, uniform({5, 3}, DType::f64, g)); }), HasSubstr("last dim must be 3"));
 }
 
 TEST(Cat, ConcatenatesAlongAnyDim) {
@@ -215,14 +215,14 @@ TEST(Cat, Stack) {
 }
 
 TEST(Cat, Errors) {
-  const std::string msg = error_message([] { cat({zeros({2, 3}), zeros({3, 2})}, 1); });
+  const std::string msg = error_of([] { cat({zeros({2, 3}), zeros({3, 2})}, 1); });
   EXPECT_THAT(msg, HasSubstr("f32[3, 2]"));
   EXPECT_THAT(msg, HasSubstr("f32[2, 3]"));
   EXPECT_THAT(msg, HasSubstr("outside dim 1"));
-  EXPECT_THAT(error_message([] { cat({zeros({2}), zeros({2}, DType::f64)}); }), HasSubstr("dtypes differ"));
-  EXPECT_THAT(error_message([] { cat({}); }), HasSubstr("non-empty"));
-  EXPECT_THAT(error_message([] { cat({scalar_tensor(1)}); }), HasSubstr("zero-dim"));
-  EXPECT_THAT(error_message([] { stack({zeros({2}), zeros({3})}); }), HasSubstr("must have the same shape"));
+  EXPECT_THAT(error_of([] { cat({zeros({2}), zeros({2}, DType::f64)}); }), HasSubstr("dtypes differ"));
+  EXPECT_THAT(error_of([] { cat({}); }), HasSubstr("non-empty"));
+  EXPECT_THAT(error_of([] { cat({scalar_tensor(1)}); }), HasSubstr("zero-dim"));
+  EXPECT_THAT(error_of([] { stack({zeros({2}), zeros({3})}); }), HasSubstr("must have the same shape"));
   EXPECT_THROW(cat({zeros({2, 2}), zeros({2})}), Error);
 }
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <limits>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
 #include "volt/core/tensor.h"
@@ -14,7 +14,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 // Reduces `v` (row-major, `shape`) over `dims` with `combine`, giving the keepdim layout.
@@ -139,7 +139,7 @@ TEST(Reduction, IntegerAndHalfSums) {
   EXPECT_EQ(h.sum().dtype(), DType::f16);
   EXPECT_EQ(h.sum().item<double>(), 4096.0);
   EXPECT_EQ(ones({3, 5}, DType::bf16).sum({1}).to_vector<double>(), (std::vector<double>{5, 5, 5}));
-  EXPECT_THAT(error_message([] { zeros({2}, DType::i64).mean(); }), HasSubstr("expected a floating tensor"));
+  EXPECT_THAT(error_of([] { zeros({2}, DType::i64).mean(); }), HasSubstr("expected a floating tensor"));
 }
 
 TEST(Reduction, MaxAndArgmax) {
@@ -208,10 +208,10 @@ TEST(Reduction, MaxPropagatesNaN) {
 }
 
 TEST(Reduction, MaxErrors) {
-  EXPECT_THAT(error_message([] { zeros({2, 0}).max(1); }), HasSubstr("empty dim"));
-  EXPECT_THAT(error_message([] { zeros({2}, DType::boolean).max(0); }), HasSubstr("bool"));
-  EXPECT_THAT(error_message([] { zeros({2, 3}).max(2); }), HasSubstr("dim 2 out of range"));
-  EXPECT_THAT(error_message([] { zeros({2, 3}).sum({0, -2}); }), HasSubstr("appears twice"));
+  EXPECT_THAT(error_of([] { zeros({2, 0}).max(1); }), HasSubstr("empty dim"));
+  EXPECT_THAT(error_of([] { zeros({2}, DType::boolean).max(0); }), HasSubstr("bool"));
+  EXPECT_THAT(error_of([] { zeros({2, 3}).max(2); }), HasSubstr("dim 2 out of range"));
+  EXPECT_THAT(error_of([] { zeros({2, 3}).sum({0, -2}); }), HasSubstr("appears twice"));
 }
 
 // Softmax by the formula exp(x - max) / sum, along `dim`, in double.

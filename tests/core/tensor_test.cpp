@@ -7,14 +7,14 @@
 #include <cmath>
 #include <limits>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 const DType kAllDTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16,
@@ -75,8 +75,8 @@ TEST(Tensor, Arange) {
   // A one-element range is still 1-D, as torch.arange(1).
   EXPECT_EQ(arange(1).shape(), (Shape{1}));
   EXPECT_EQ(arange(2.0, 3.0, 5.0).shape(), (Shape{1}));
-  EXPECT_THAT(error_message([] { arange(0, 1, 0); }), HasSubstr("step must be non-zero"));
-  EXPECT_THAT(error_message([] { arange(0, 5, -1); }), HasSubstr("inconsistent signs"));
+  EXPECT_THAT(error_of([] { arange(0, 1, 0); }), HasSubstr("step must be non-zero"));
+  EXPECT_THAT(error_of([] { arange(0, 5, -1); }), HasSubstr("inconsistent signs"));
 }
 
 TEST(Tensor, FromVector) {
@@ -99,10 +99,7 @@ TEST(Tensor, FromVector) {
   EXPECT_EQ(tensor({1.0, 2.0}).dtype(), DType::f32);
   EXPECT_EQ(tensor({1.0, 2.0}, DType::i32).to_vector<int32_t>(), (std::vector<int32_t>{1, 2}));
   EXPECT_EQ(tensor(std::vector<float>{}).shape(), (Shape{0}));
-  EXPECT_THAT(error_message([] {
-                tensor(std::vector<float>{1, 2, 3}, {2, 2});
-              }),
-              HasSubstr("do not fill shape [2, 2]"));
+  EXPECT_THAT(error_of([] { tensor(std::vector<float>{1, 2, 3}, {2, 2}); }), HasSubstr("do not fill shape [2, 2]"));
 }
 
 TEST(Tensor, FromBlobBorrowsMemory) {
@@ -134,8 +131,8 @@ TEST(Tensor, ItemAndScalars) {
   EXPECT_EQ(ones({1, 1}).item<float>(), 1.0f);
   EXPECT_EQ(scalar_tensor(7, DType::i64).item<int64_t>(), 7);
   EXPECT_EQ(scalar_tensor(1, DType::boolean).item<bool>(), true);
-  EXPECT_THAT(error_message([] { zeros({2, 3}).item<float>(); }), HasSubstr("f32[2, 3]"));
-  EXPECT_THAT(error_message([] { zeros({0}).item<float>(); }), HasSubstr("one element"));
+  EXPECT_THAT(error_of([] { zeros({2, 3}).item<float>(); }), HasSubstr("f32[2, 3]"));
+  EXPECT_THAT(error_of([] { zeros({0}).item<float>(); }), HasSubstr("one element"));
 }
 
 TEST(Tensor, ZeroSizedTensors) {
@@ -152,7 +149,7 @@ TEST(Tensor, ZeroSizedTensors) {
   EXPECT_TRUE(zeros({3, 0}).is_contiguous());
   EXPECT_TRUE(b.contiguous().is_same(b));
   EXPECT_EQ(b.sum().item<float>(), 0.0f);
-  EXPECT_THAT(error_message([] { empty({2, -1}); }), HasSubstr("negative size"));
+  EXPECT_THAT(error_of([] { empty({2, -1}); }), HasSubstr("negative size"));
 }
 
 TEST(Tensor, ToEveryDTypeAndBack) {
@@ -236,20 +233,20 @@ TEST(Tensor, RequiresGrad) {
   Tensor y = x * 2.0;
   EXPECT_TRUE(y.requires_grad());
   EXPECT_FALSE(y.is_leaf());
-  EXPECT_THAT(error_message([&] { y.requires_grad_(false); }), HasSubstr("only leaf tensors"));
+  EXPECT_THAT(error_of([&] { y.requires_grad_(false); }), HasSubstr("only leaf tensors"));
   {
     NoGradGuard guard;
     EXPECT_FALSE((x * 2.0).requires_grad());
   }
-  EXPECT_THAT(error_message([] { zeros({2}, DType::i64).requires_grad_(); }), HasSubstr("i64[2]"));
-  EXPECT_THAT(error_message([] { zeros({2}, DType::boolean).requires_grad_(); }), HasSubstr("only floating"));
+  EXPECT_THAT(error_of([] { zeros({2}, DType::i64).requires_grad_(); }), HasSubstr("i64[2]"));
+  EXPECT_THAT(error_of([] { zeros({2}, DType::boolean).requires_grad_(); }), HasSubstr("only floating"));
   EXPECT_THROW(zeros({2}, TensorOptions(DType::i32).requires_grad()), Error);
 }
 
 TEST(Tensor, NoCudaBackend) {
-  EXPECT_THAT(error_message([] { empty({2}, Device::cuda()); }), HasSubstr("no CUDA backend"));
-  EXPECT_THAT(error_message([] { zeros({2}, Device::cuda(1)); }), HasSubstr("cuda:1"));
-  EXPECT_THAT(error_message([] { zeros({2, 3}).to(Device::cuda()); }), HasSubstr("f32[2, 3]"));
+  EXPECT_THAT(error_of([] { empty({2}, Device::cuda()); }), HasSubstr("no CUDA backend"));
+  EXPECT_THAT(error_of([] { zeros({2}, Device::cuda(1)); }), HasSubstr("cuda:1"));
+  EXPECT_THAT(error_of([] { zeros({2, 3}).to(Device::cuda()); }), HasSubstr("f32[2, 3]"));
   EXPECT_TRUE(zeros({2}).to(Device::cpu()).device().is_cpu());
   EXPECT_EQ(Device::parse("cuda:3"), Device::cuda(3));
   EXPECT_EQ(Device::parse("cpu"), Device::cpu());
@@ -260,7 +257,7 @@ TEST(Tensor, NoCudaBackend) {
 TEST(Tensor, DataPtrChecksDType) {
   Tensor x = zeros({2});
   EXPECT_NE(x.data_ptr<float>(), nullptr);
-  EXPECT_THAT(error_message([&] { x.data_ptr<double>(); }), HasSubstr("tensor is f32, asked for f64"));
+  EXPECT_THAT(error_of([&] { x.data_ptr<double>(); }), HasSubstr("tensor is f32, asked for f64"));
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "core/error_message.h"
+#include "test_support.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/tensor.h"
@@ -11,7 +11,7 @@
 namespace volt {
 namespace {
 
-using test::error_message;
+using testing::error_of;
 using ::testing::HasSubstr;
 
 // 0, 1, ..., n-1 as f32 of `shape`.
@@ -35,11 +35,11 @@ TEST(View, ViewSharesStorage) {
 
 TEST(View, ViewErrors) {
   Tensor x = iota({2, 6});
-  EXPECT_THAT(error_message([&] { x.view({5, -1}); }), HasSubstr("[5, -1] is invalid for 12 elements"));
-  EXPECT_THAT(error_message([&] { x.view({-1, -1}); }), HasSubstr("only one dim can be -1"));
-  EXPECT_THAT(error_message([&] { x.view({5, 3}); }), HasSubstr("invalid for 12 elements"));
+  EXPECT_THAT(error_of([&] { x.view({5, -1}); }), HasSubstr("[5, -1] is invalid for 12 elements"));
+  EXPECT_THAT(error_of([&] { x.view({-1, -1}); }), HasSubstr("only one dim can be -1"));
+  EXPECT_THAT(error_of([&] { x.view({5, 3}); }), HasSubstr("invalid for 12 elements"));
   // A transpose has no row-major run to split: the message names shape, strides and target.
-  const std::string msg = error_message([&] { x.t().view({12}); });
+  const std::string msg = error_of([&] { x.t().view({12}); });
   EXPECT_THAT(msg, HasSubstr("f32[6, 2]"));
   EXPECT_THAT(msg, HasSubstr("strides [1, 6]"));
   EXPECT_THAT(msg, HasSubstr("[12]"));
@@ -107,10 +107,10 @@ TEST(View, TransposeAndPermute) {
   EXPECT_EQ(x.permute({-1, 0, 1}).shape(), (Shape{4, 2, 3}));
   EXPECT_EQ(x.transpose(-1, -2).shape(), (Shape{2, 4, 3}));
   EXPECT_EQ(iota({5}).t().shape(), (Shape{5}));
-  EXPECT_THAT(error_message([&] { x.permute({0, 0, 1}); }), HasSubstr("repeated"));
-  EXPECT_THAT(error_message([&] { x.permute({0, 1}); }), HasSubstr("2 dims given"));
+  EXPECT_THAT(error_of([&] { x.permute({0, 0, 1}); }), HasSubstr("repeated"));
+  EXPECT_THAT(error_of([&] { x.permute({0, 1}); }), HasSubstr("2 dims given"));
   EXPECT_THROW(x.t(), Error);
-  EXPECT_THAT(error_message([&] { x.transpose(0, 3); }), HasSubstr("dim 3 out of range"));
+  EXPECT_THAT(error_of([&] { x.transpose(0, 3); }), HasSubstr("dim 3 out of range"));
 }
 
 TEST(View, NarrowAndSlice) {
@@ -136,7 +136,7 @@ TEST(View, NarrowAndSlice) {
 
 TEST(View, NarrowOutOfRange) {
   Tensor x = zeros({2, 3});
-  const std::string msg = error_message([&] { x.narrow(1, 2, 2); });
+  const std::string msg = error_of([&] { x.narrow(1, 2, 2); });
   EXPECT_THAT(msg, HasSubstr("[2, 4) is out of range for dim 1"));
   EXPECT_THAT(msg, HasSubstr("f32[2, 3]"));
   EXPECT_THROW(x.narrow(0, -3, 1), Error);
@@ -154,7 +154,7 @@ TEST(View, Select) {
   EXPECT_EQ(col.strides(), (Shape{4}));
   EXPECT_EQ(col.to_vector<float>(), (std::vector<float>{3, 7, 11}));
   EXPECT_EQ(x.select(0, -3).select(0, 0).dim(), 0);
-  EXPECT_THAT(error_message([&] { x.select(0, 3); }), HasSubstr("index 3 is out of range"));
+  EXPECT_THAT(error_of([&] { x.select(0, 3); }), HasSubstr("index 3 is out of range"));
   EXPECT_THROW(x.select(1, -5), Error);
 }
 
@@ -170,7 +170,7 @@ TEST(View, ExpandUsesStrideZero) {
       for (int c = 0; c < 4; ++c)
         EXPECT_EQ(got[(a * 3 + b) * 4 + c], static_cast<float>(b + 1));
   EXPECT_EQ(x.expand({-1, 5}).shape(), (Shape{3, 5}));
-  EXPECT_THAT(error_message([&] { x.expand({4, 1}); }), HasSubstr("cannot be expanded to [4, 1]"));
+  EXPECT_THAT(error_of([&] { x.expand({4, 1}); }), HasSubstr("cannot be expanded to [4, 1]"));
   EXPECT_THROW(x.expand({5}), Error);
   EXPECT_THROW(x.expand({-1, 3, 1}), Error);
 }
@@ -256,7 +256,7 @@ TEST(View, InPlaceChangeOfSavedTensorFailsBackward) {
   Tensor b = tensor({3.0, 4.0});
   Tensor y = a * b;  // saves b
   b.view({2}).mul_(2.0);
-  EXPECT_THAT(error_message([&] { y.sum().backward(); }), HasSubstr("modified by an in-place operation"));
+  EXPECT_THAT(error_of([&] { y.sum().backward(); }), HasSubstr("modified by an in-place operation"));
 }
 
 TEST(View, ViewsPropagateGradients) {

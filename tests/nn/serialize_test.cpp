@@ -144,7 +144,7 @@ StateDict reference_tensors(bool transposed_f32 = false) {
       v.push_back(k % 3 == 0);
     d["bool_vector"] = tensor<bool>(v);
   }
-  d["scalar"] = tensor<float>({3.25f}, {});
+  d["scalar"] = tensor<float>({3.25f}).reshape({});
   d["empty"] = tensor<float>({}, {0, 3});
   return d;
 }
@@ -222,7 +222,7 @@ TEST_F(SafetensorsTest, ReferenceImplementationReadsVoltFile) {
 
   // The check is not vacuous: a changed value, a missing tensor or changed metadata fail it.
   StateDict changed = reference_tensors();
-  changed["scalar"] = tensor<float>({3.5f}, {});
+  changed["scalar"] = tensor<float>({3.5f}).reshape({});
   save_safetensors(file.string(), changed, reference_metadata());
   EXPECT_NE(run_shell("python3 " + script + " " + shell_quote(file.string()) + " 2>/dev/null"), 0);
   StateDict missing = reference_tensors();
@@ -258,7 +258,7 @@ StateDict every_dtype() {
   d["int64"] = tensor<int64_t>({INT64_MIN, -1, 0, 1, INT64_MAX}, {5, 1, 1});
   d["uint8"] = tensor<uint8_t>({0, 1, 127, 128, 255});
   d["bool"] = tensor<bool>({true, false, false, true});
-  d["scalar_i64"] = tensor<int64_t>({-42}, {});
+  d["scalar_i64"] = tensor<int64_t>({-42}).reshape({});
   d["empty_f16"] = empty({3, 0, 2}, DType::f16);
   return d;
 }

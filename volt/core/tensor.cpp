@@ -92,7 +92,7 @@ Tensor full_like(const Tensor& t, double value) {
 
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape, TensorOptions options) {
-  const Shape s = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
+  const Shape s = shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape;
   VOLT_CHECK(volt::numel(s) == static_cast<int64_t>(values.size()), "tensor: ", values.size(),
              " values do not fill shape ", shape_str(s));
   Tensor host = empty(s, TensorOptions(dtype_of<T>()));
@@ -103,8 +103,8 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, TensorOptions op
   } else if (!values.empty()) {
     std::memcpy(host.data_ptr(), values.data(), values.size() * sizeof(T));
   }
-  // The dtype defaults to T's; an explicit non-default option converts.
-  const DType want = options.dtype_ == DType::f32 ? dtype_of<T>() : options.dtype_;
+  // The dtype is T's unless the options name one.
+  const DType want = options.dtype_set_ ? options.dtype_ : dtype_of<T>();
   Tensor t = host.to(want).to(options.device_);
   if (options.requires_grad_) t.requires_grad_(true);
   return t;

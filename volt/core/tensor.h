@@ -34,11 +34,12 @@ using PostAccumulateHook = std::function<void(Tensor&)>;
 
 struct TensorOptions {
   DType dtype_ = DType::f32;
+  bool dtype_set_ = false;  // named explicitly (tensor() otherwise takes the values' type)
   Device device_ = Device::cpu();
   bool requires_grad_ = false;
 
   TensorOptions() = default;
-  TensorOptions(DType t) : dtype_(t) {}    // NOLINT: implicit, as in PyTorch
+  TensorOptions(DType t) : dtype_(t), dtype_set_(true) {}  // NOLINT: implicit, as in PyTorch
   TensorOptions(Device d) : device_(d) {}  // NOLINT
   TensorOptions dtype(DType t) const {
     auto o = *this;
@@ -251,7 +252,8 @@ Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
-// Copies `values` into a new tensor of `shape` (default: 1-D); dtype from T unless given.
+// Copies `values` into a new tensor of `shape` (default: 1-D, as torch.tensor of a list; use
+// reshape({}) or scalar_tensor for 0-dim); dtype from T unless the options name one.
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape = {}, TensorOptions options = {});
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});

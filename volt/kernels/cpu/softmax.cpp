@@ -19,9 +19,11 @@ void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, i
         for (int64_t j = 0; j < n; ++j)
           m = std::max(m, static_cast<A>(x[base + j * inner]));
         // A row of -inf stays NaN-free only if its max is finite; mirror PyTorch (NaN) otherwise.
-        A s = 0;
+        // The row sum is kept in double (in a fixed order): float would drift by ~1e-4 over 65k terms.
+        double sum = 0;
         for (int64_t j = 0; j < n; ++j)
-          s += std::exp(static_cast<A>(x[base + j * inner]) - m);
+          sum += static_cast<double>(std::exp(static_cast<A>(x[base + j * inner]) - m));
+        const auto s = static_cast<A>(sum);
         // Work from x - m, never from m + log(s): rounding that sum at m's magnitude (an ulp of
         // 1000 is 6e-5 in float) would put its error into every output, so softmax([1000, 1000])
         // would not be [0.5, 0.5]. PyTorch computes exp(x - m) / s and x - m - log(s) too.
@@ -45,11 +47,12 @@ void softmax_backward(DType dtype, void* grad_in, const void* grad_out, const vo
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t i = 0; i < inner; ++i) {
         const int64_t base = o * n * inner + i;
-        A s = 0;
+        double sum = 0;  // in double, as the forward's
         for (int64_t j = 0; j < n; ++j) {
           const int64_t k = base + j * inner;
-          s += log ? static_cast<A>(g[k]) : static_cast<A>(g[k]) * static_cast<A>(y[k]);
+          sum += static_cast<double>(log ? static_cast<A>(g[k]) : static_cast<A>(g[k]) * static_cast<A>(y[k]));
         }
+        const auto s = static_cast<A>(sum);
         for (int64_t j = 0; j < n; ++j) {
           const int64_t k = base + j * inner;
           const A gk = static_cast<A>(g[k]), yk = static_cast<A>(y[k]);
@@ -76,13 +79,14 @@ void cross_entropy_forward(DType dtype, void* loss, void* log_sum_out, const voi
         m = std::max(m, static_cast<A>(row[c]));
       // Everything relative to the row max: m + log(s) rounded at m's magnitude would swamp a
       // small loss (logits [5000, 4990] would give 0 instead of 4.5e-5).
-      A s = 0, total = 0;
+      double s = 0, sum_shifted = 0;  // in double, as softmax's
       for (int64_t c = 0; c < a.classes; ++c) {
         const A shifted = static_cast<A>(row[c]) - m;
-        s += std::exp(shifted);
-        total += shifted;
+        s += static_cast<double>(std::exp(shifted));
+        sum_shifted += static_cast<double>(shifted);
       }
-      log_sum[r] = std::log(s);
+      const auto total = static_cast<A>(sum_shifted);
+      log_sum[r] = static_cast<A>(std::log(s));
       const int64_t t = target[r];
       if (t == a.ignore_index) {
         l[r] = T(0);

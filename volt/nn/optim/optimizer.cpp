@@ -39,8 +39,8 @@ Tensor& Optimizer::buffer(std::size_t i, const std::string& name) {
 
 StateDict Optimizer::state_dict() const {
   StateDict out;
-  out["step"] = tensor(std::vector<int64_t>{step_count_}, {});
-  out["lr"] = tensor(std::vector<double>{lr_}, {});
+  out["step"] = tensor(std::vector<int64_t>{step_count_}).reshape({});
+  out["lr"] = tensor(std::vector<double>{lr_}).reshape({});
   for (std::size_t i = 0; i < state_.size(); ++i)
     for (const auto& [name, t] : state_[i])
       out["state." + std::to_string(i) + "." + name] = t.detach();
