@@ -5,6 +5,10 @@
 
 #include "volt/core/error.h"
 
+#if VOLT_HAS_CUDA
+#include "volt/core/cuda/caching_allocator.h"
+#endif
+
 namespace volt {
 namespace {
 
@@ -29,8 +33,12 @@ Allocator* cpu_allocator() {
 }
 
 Allocator* allocator_for(Device device) {
-  VOLT_CHECK(device.is_cpu(), "no allocator for device ", device, ": this build of volt has no CUDA backend");
-  return cpu_allocator();
+  if (device.is_cpu()) return cpu_allocator();
+#if VOLT_HAS_CUDA
+  return cuda::caching_allocator(device.index);
+#else
+  VOLT_FAIL("no allocator for device ", device, ": this build of volt has no CUDA backend");
+#endif
 }
 
 }  // namespace volt

@@ -8,8 +8,8 @@
 namespace volt {
 namespace {
 
-using kernels::cpu::Binary;
-using kernels::cpu::Unary;
+using kernels::Binary;
+using kernels::Unary;
 
 Tensor unary_out(const char* op, Unary kind, const Tensor& x, double scalar = 0.0) {
   ops::check_floating(op, x);
@@ -27,7 +27,7 @@ Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b,
   VOLT_CHECK(kind != Binary::div || is_floating(a.dtype()), op, ": integer division is not supported, got ",
              describe(a), "; convert to a floating dtype first");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  const DType out_dtype = kernels::cpu::is_comparison(kind) ? DType::boolean : a.dtype();
+  const DType out_dtype = kernels::is_comparison(kind) ? DType::boolean : a.dtype();
   Tensor y = empty(shape, TensorOptions(out_dtype).device(a.device()));
   kernels::cpu::binary(kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(), ops::loop_for(shape, y, a, b), alpha);
   return y;

@@ -8,7 +8,7 @@
 namespace volt {
 namespace {
 
-using kernels::cpu::Distribution;
+using kernels::Distribution;
 
 Tensor random_tensor(const char* op, Distribution dist, const Shape& shape, TensorOptions options, Generator* gen,
                      double a, double b) {

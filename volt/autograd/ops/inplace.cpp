@@ -9,9 +9,9 @@
 namespace volt {
 namespace {
 
-using kernels::cpu::Binary;
-using kernels::cpu::Ternary;
-using kernels::cpu::Unary;
+using kernels::Binary;
+using kernels::Ternary;
+using kernels::Unary;
 
 // Checks that `other` broadcasts to self's shape without growing it.
 void check_broadcast_into(const char* op, const Tensor& self, const Tensor& other) {
@@ -115,7 +115,7 @@ Tensor& Tensor::uniform_(double from, double to) {
   return random_inplace("uniform_", *this, [&](Tensor& t) {
     Generator& gen = default_generator();
     const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), t.numel()));
-    kernels::cpu::random_fill(kernels::cpu::Distribution::uniform, t.dtype(), t.data_ptr(), t.numel(), from, to,
+    kernels::cpu::random_fill(kernels::Distribution::uniform, t.dtype(), t.data_ptr(), t.numel(), from, to,
                               gen.seed(), counter);
   });
 }
@@ -127,7 +127,7 @@ Tensor& Tensor::normal_(double mean, double std) {
     Generator& gen = default_generator();
     const int64_t n = t.numel() + (t.numel() & 1);  // Box-Muller uses values in pairs
     const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), n));
-    kernels::cpu::random_fill(kernels::cpu::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(), mean, std,
+    kernels::cpu::random_fill(kernels::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(), mean, std,
                               gen.seed(), counter);
   });
 }

@@ -26,7 +26,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
   }
   const Tensor logits = single ? logits_in.unsqueeze(0) : logits_in;
   const Tensor target = (single ? target_in.unsqueeze(0) : target_in).contiguous();
-  kernels::cpu::CrossEntropyArgs args{logits.size(0), logits.size(1), options.ignore_index, options.label_smoothing};
+  kernels::CrossEntropyArgs args{logits.size(0), logits.size(1), options.ignore_index, options.label_smoothing};
   VOLT_CHECK(args.classes > 0, op, ": logits have no classes: ", describe(logits_in));
 
   const int64_t* t = target.data_ptr<int64_t>();

@@ -13,7 +13,7 @@
 namespace volt {
 namespace {
 
-using kernels::cpu::MatrixOperand;
+using kernels::MatrixOperand;
 
 // How the GEMM reads a [rows, cols] matrix with these strides without copying, if it can.
 std::optional<MatrixOperand> operand_of(const void* data, int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
@@ -127,7 +127,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // y = x2·Wᵀ: Wᵀ is W read column-major, no copy.
   Tensor y = gemm_batched(x2, weight.t());
   if (bias.defined()) {
-    kernels::cpu::binary(kernels::cpu::Binary::add, y.dtype(), y.data_ptr(), y.data_ptr(), bias.data_ptr(),
+    kernels::cpu::binary(kernels::Binary::add, y.dtype(), y.data_ptr(), y.data_ptr(), bias.data_ptr(),
                          ops::loop_for(y.shape(), y, y, bias), 1.0);
   }
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();

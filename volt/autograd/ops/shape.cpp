@@ -9,6 +9,10 @@
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/elementwise.h"
 
+#if VOLT_HAS_CUDA
+#include "volt/core/cuda/copy.h"
+#endif
+
 namespace volt {
 namespace {
 
@@ -236,7 +240,18 @@ Tensor Tensor::to(DType target) const {
 Tensor Tensor::to(Device target) const {
   ops::check_defined("to", *this);
   if (device() == target) return *this;
+#if VOLT_HAS_CUDA
+  const Tensor src = contiguous();
+  Tensor y = empty(shape(), TensorOptions(dtype()).device(target));
+  cuda::copy_bytes(y.data_ptr(), target, src.data_ptr(), src.device(), src.nbytes());
+  if (is_floating(dtype())) {
+    record("ToDeviceBackward", y, {*this},
+           [from = device()](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+  }
+  return y;
+#else
   VOLT_FAIL("to: cannot move ", describe(*this), " to ", target, ": this build of volt has no CUDA backend");
+#endif
 }
 
 Tensor sum_to(const Tensor& grad, const Shape& shape) {

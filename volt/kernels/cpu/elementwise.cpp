@@ -7,8 +7,6 @@
 
 namespace volt::kernels::cpu {
 
-bool is_comparison(Binary op) { return op >= Binary::eq && op <= Binary::ge; }
-
 void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double s) {
   dispatch_floating(dtype, "unary", [&]<class T>() {
     using A = acc_t<T>;

@@ -3,17 +3,10 @@
 #pragma once
 
 #include "volt/core/dtype.h"
+#include "volt/kernels/op_kinds.h"
 #include "volt/kernels/strided_loop.h"
 
 namespace volt::kernels::cpu {
-
-enum class Unary { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, pow, scale, add_scalar };
-// add/sub: a ± alpha*b. Comparisons write bool. *_backward(grad, y) use the op's output y.
-enum class Binary { add, sub, mul, div, eq, ne, lt, le, gt, ge, relu_backward, tanh_backward, sigmoid_backward };
-// addcmul: a + value*b*c, addcdiv: a + value*b/c.
-enum class Ternary { addcmul, addcdiv };
-
-bool is_comparison(Binary op);
 
 void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar);
 void binary(Binary op, DType dtype, void* out, const void* a, const void* b, const StridedLoop& loop, double alpha);

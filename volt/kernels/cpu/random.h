@@ -6,15 +6,13 @@
 #include <cstdint>
 
 #include "volt/core/dtype.h"
+#include "volt/kernels/op_kinds.h"
 
 namespace volt::kernels::cpu {
 
 // Blocks a draw of n elements of `dtype` takes (what Generator::reserve is asked for).
 uint64_t random_blocks(DType dtype, int64_t n);
 
-enum class Distribution { uniform, normal, bernoulli };
-// uniform: [a, b); normal: mean a, std b (Box-Muller on pairs of uniforms); bernoulli: 1 with
-// probability a.
 void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, uint64_t seed,
                  uint64_t counter);
 // Integers uniform in [low, high) (high - low < 2^32), by a 32x32→64 multiply of one word.

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "volt/core/dtype.h"
+#include "volt/kernels/op_kinds.h"
 
 namespace volt::kernels::cpu {
 
@@ -15,11 +16,6 @@ void softmax(DType dtype, void* out, const void* in, int64_t outer, int64_t n, i
 void softmax_backward(DType dtype, void* grad_in, const void* grad_out, const void* y, int64_t outer, int64_t n,
                       int64_t inner, bool log);
 
-struct CrossEntropyArgs {
-  int64_t rows = 0, classes = 0;
-  int64_t ignore_index = -100;
-  double label_smoothing = 0.0;
-};
 // Per row r of contiguous logits [rows, classes] and class targets, with m = max(x[r]) and
 // log_sum[r] = log Σ_c exp(x[c] - m) (so logsumexp(x[r]) = m + log_sum[r], kept apart so that
 // large logits lose no precision):
