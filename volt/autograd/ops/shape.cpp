@@ -11,6 +11,7 @@
 
 #if VOLT_HAS_CUDA
 #include "volt/core/cuda/copy.h"
+#include "volt/core/cuda/runtime.h"
 #endif
 
 namespace volt {
@@ -241,6 +242,8 @@ Tensor Tensor::to(Device target) const {
   ops::check_defined("to", *this);
   if (device() == target) return *this;
 #if VOLT_HAS_CUDA
+  VOLT_CHECK(target.is_cpu() || cuda::is_available(), "to: cannot move ", describe(*this), " to ", target, ": ",
+             cuda::unavailable_reason());
   const Tensor src = contiguous();
   Tensor y = empty(shape(), TensorOptions(dtype()).device(target));
   cuda::copy_bytes(y.data_ptr(), target, src.data_ptr(), src.device(), src.nbytes());
