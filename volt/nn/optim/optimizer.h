@@ -33,10 +33,20 @@ class Optimizer {
  protected:
   // Buffer `name` of parameter i, created as zeros on first use.
   Tensor& buffer(std::size_t i, const std::string& name);
+  // True when every parameter is an f32 tensor on one CUDA device: step() is then one fused
+  // launch that reads lr and the step count from device memory (lr_device(), step_device()),
+  // so it needs no host→device traffic and can be replayed from a CUDA graph.
+  bool fused_on_cuda() const;
+  const Tensor& lr_device();    // f64 scalar on the parameters' device, kept equal to lr()
+  const Tensor& step_device();  // i64 scalar on the parameters' device, kept equal to step_count()
+
   std::vector<Tensor> params_;
   double lr_;
   int64_t step_count_ = 0;
   std::vector<std::map<std::string, Tensor>> state_;
+
+ private:
+  Tensor lr_device_, step_device_;
 };
 
 struct SGDOptions {
