@@ -33,20 +33,13 @@
 
 #include "volt/core/cuda/runtime.h"
 #include "volt/kernels/cuda/cublas_handles.h"
+#include "volt/kernels/cuda/device_types.cuh"
 #include "volt/kernels/cuda/matmul.h"
-#include "volt/kernels/cuda/storage_types.cuh"
 
 namespace volt::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr std::size_t kLtMaxWorkspace = std::size_t{32} << 20;
-
-// Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than needed.
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));
-}
 
 // Bits per row of the ReLU mask (cuBLASLt's AUX_LD): the output width rounded up to 128.
 int64_t mask_ld(int64_t out) { return (out + 127) / 128 * 128; }
@@ -88,12 +81,12 @@ std::ostream& operator<<(std::ostream& os, const LinearCall& c) {
 
 // C [m, n] (row stride ldc) = beta·C; beta == 0 writes zeros without reading C (BLAS semantics).
 template <class T>
-__global__ void scale_kernel(T* c, int64_t m, int64_t n, int64_t ldc, typename Scalar<T>::Acc beta) {
-  using Acc = typename Scalar<T>::Acc;
+__global__ void scale_kernel(T* c, int64_t m, int64_t n, int64_t ldc, acc_t<T> beta) {
+  using Acc = acc_t<T>;
   const int64_t total = m * n;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     T& x = c[i / n * ldc + i % n];
-    x = beta == Acc(0) ? Scalar<T>::store(Acc(0)) : Scalar<T>::store(beta * Scalar<T>::load(x));
+    x = beta == Acc(0) ? from_value<T>(Acc(0)) : from_value<T>(beta * to_acc(x));
   }
 }
 
@@ -104,7 +97,7 @@ __global__ void scale_kernel(T* c, int64_t m, int64_t n, int64_t ldc, typename S
 template <class T>
 __global__ void bias_relu_kernel(T* y, const T* bias, uint32_t* mask, int64_t rows, int64_t out, int64_t ld,
                                  bool relu) {
-  using Acc = typename Scalar<T>::Acc;
+  using Acc = acc_t<T>;
   const int64_t total = rows * ld;
   // Every lane of a warp takes the same number of trips (total and the stride are multiples of
   // 32), as __ballot_sync with a full mask requires.
@@ -113,12 +106,12 @@ __global__ void bias_relu_kernel(T* y, const T* bias, uint32_t* mask, int64_t ro
     bool positive = false;
     if (o < out) {
       T& e = y[r * out + o];
-      Acc v = Scalar<T>::load(e) + (bias ? Scalar<T>::load(bias[o]) : Acc(0));
+      Acc v = to_acc(e) + (bias ? to_acc(bias[o]) : Acc(0));
       if (relu) {
         positive = v > Acc(0);
         v = v < Acc(0) ? Acc(0) : v;
       }
-      e = Scalar<T>::store(v);
+      e = from_value<T>(v);
     }
     if (mask) {
       const unsigned bits = __ballot_sync(0xffffffffu, positive);
@@ -130,12 +123,12 @@ __global__ void bias_relu_kernel(T* y, const T* bias, uint32_t* mask, int64_t ro
 template <class T>
 __global__ void relu_mask_backward_kernel(const T* grad_y, const uint32_t* mask, T* grad_pre, int64_t rows, int64_t out,
                                           int64_t ld) {
-  using Acc = typename Scalar<T>::Acc;
+  using Acc = acc_t<T>;
   const int64_t total = rows * out;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t bit = i / out * ld + i % out;
     const bool on = (mask[bit / 32] >> (bit % 32)) & 1u;
-    grad_pre[i] = on ? grad_y[i] : Scalar<T>::store(Acc(0));
+    grad_pre[i] = on ? grad_y[i] : from_value<T>(Acc(0));
   }
 }
 
@@ -175,9 +168,9 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOper
   if (m == 0 || n == 0) return;
   if (k == 0) {  // an empty sum: C = beta·C, done here rather than relying on cuBLAS's k = 0 path
     if (beta == 1) return;
-    dispatch_floating_device(dtype, "cuda gemm", [&]<class T>() {
-      using Acc = typename Scalar<T>::Acc;
-      scale_kernel<T><<<grid_for(m * n), kThreads, 0, stream>>>(static_cast<T*>(c), m, n, ldc, static_cast<Acc>(beta));
+    with_floating_type(dtype, "cuda gemm", [&]<class T>() {
+      using Acc = acc_t<T>;
+      scale_kernel<T><<<grid_for(m * n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(c), m, n, ldc, static_cast<Acc>(beta));
     });
     VOLT_CUDA_CHECK_LAUNCH();
     return;
@@ -362,8 +355,8 @@ void linear(DType dtype, int64_t rows, int64_t in, int64_t out, const void* x, c
   if (epilogue == LinearEpilogue::none) return;
   const int64_t ld = mask_ld(out);
   const bool relu = epilogue == LinearEpilogue::bias_relu;
-  dispatch_floating_device(dtype, "cuda linear", [&]<class T>() {
-    bias_relu_kernel<T><<<grid_for(rows * ld), kThreads, 0, stream>>>(
+  with_floating_type(dtype, "cuda linear", [&]<class T>() {
+    bias_relu_kernel<T><<<grid_for(rows * ld, kThreads), kThreads, 0, stream>>>(
         static_cast<T*>(y), static_cast<const T*>(bias), relu ? static_cast<uint32_t*>(relu_mask) : nullptr, rows, out,
         ld, relu);
   });
@@ -375,8 +368,8 @@ std::size_t relu_mask_bytes(int64_t rows, int64_t out) { return static_cast<std:
 void relu_mask_backward(DType dtype, int64_t rows, int64_t out, const void* grad_y, const void* relu_mask,
                         void* grad_pre, cudaStream_t stream) {
   if (rows == 0 || out == 0) return;
-  dispatch_floating_device(dtype, "cuda relu_mask_backward", [&]<class T>() {
-    relu_mask_backward_kernel<T><<<grid_for(rows * out), kThreads, 0, stream>>>(
+  with_floating_type(dtype, "cuda relu_mask_backward", [&]<class T>() {
+    relu_mask_backward_kernel<T><<<grid_for(rows * out, kThreads), kThreads, 0, stream>>>(
         static_cast<const T*>(grad_y), static_cast<const uint32_t*>(relu_mask), static_cast<T*>(grad_pre), rows, out,
         mask_ld(out));
   });

@@ -11,8 +11,8 @@
 #include <climits>
 
 #include "volt/core/cuda/runtime.h"
+#include "volt/kernels/cuda/device_types.cuh"
 #include "volt/kernels/cuda/optim.h"
-#include "volt/kernels/cuda/storage_types.cuh"
 
 namespace volt::kernels::cuda {
 namespace {
@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kThreads)
 // p, g and the state in the parameter's compute type A.
 template <class P>
 struct SgdUpdate {
-  using A = typename Scalar<P>::Acc;
+  using A = acc_t<P>;
   SgdArgs args;
   const double* lr;
   const int64_t* step;
@@ -72,8 +72,8 @@ struct SgdUpdate {
   // g = grad + wd·p; b = g (first step) or μ·b + (1-τ)·g; g = g + μ·b (nesterov) or b; p -= lr·g.
   __device__ void operator()(const Scalars& s, const OptimTensor& t, int64_t j) const {
     P* param = static_cast<P*>(t.param);
-    const A p = Scalar<P>::load(param[j]);
-    A g = Scalar<P>::load(static_cast<const P*>(t.grad)[j]);
+    const A p = to_acc(param[j]);
+    A g = to_acc(static_cast<const P*>(t.grad)[j]);
     if (args.weight_decay != 0) g = g + s.weight_decay * p;
     if (args.momentum != 0) {
       A* buffer = static_cast<A*>(t.buf1);
@@ -81,13 +81,13 @@ struct SgdUpdate {
       buffer[j] = b;
       g = args.nesterov ? g + s.momentum * b : b;
     }
-    param[j] = Scalar<P>::store(p + s.neg_lr * g);
+    param[j] = from_value<P>(p + s.neg_lr * g);
   }
 };
 
 template <class P>
 struct AdamUpdate {
-  using A = typename Scalar<P>::Acc;
+  using A = acc_t<P>;
   AdamArgs args;
   const double* lr;
   const int64_t* step;
@@ -116,8 +116,8 @@ struct AdamUpdate {
     P* param = static_cast<P*>(t.param);
     A* exp_avg = static_cast<A*>(t.buf1);
     A* exp_avg_sq = static_cast<A*>(t.buf2);
-    A p = Scalar<P>::load(param[j]);
-    A g = Scalar<P>::load(static_cast<const P*>(t.grad)[j]);
+    A p = to_acc(param[j]);
+    A g = to_acc(static_cast<const P*>(t.grad)[j]);
     if (args.weight_decay != 0) {
       if (args.decoupled)
         p = p * s.decay;
@@ -129,7 +129,7 @@ struct AdamUpdate {
     exp_avg[j] = m;
     exp_avg_sq[j] = v;
     const A denom = square_root(v) * s.inv_bias2_sqrt + s.eps;
-    param[j] = Scalar<P>::store(p + s.neg_step_size * m / denom);
+    param[j] = from_value<P>(p + s.neg_step_size * m / denom);
   }
 };
 
@@ -137,7 +137,7 @@ struct AdamUpdate {
 template <template <class> class Update, class Args>
 void launch(const char* op, DType dtype, const std::vector<OptimTensor>& tensors, const Args& args, const double* lr,
             const int64_t* step, cudaStream_t stream) {
-  dispatch_floating_device(dtype, op, [&]<class P>() {
+  with_floating_type(dtype, op, [&]<class P>() {
     const Update<P> update{args, lr, step};
     TensorBatch batch{};
     int64_t blocks = 0;

@@ -177,7 +177,8 @@ __global__ void cross_entropy_forward_kernel(T* loss, acc_t<T>* log_sum, const T
       else if (t < 0 || t >= args.classes)
         l = quiet_nan<A>();  // no host check (it would synchronise): NaN marks the row
       else
-        l = ls - (A(1) - eps) * (to_acc(row[t]) - m) - eps / C * total;
+        // As the CPU: the smoothing term only when smoothing (0 · -inf is NaN).
+        l = ls - (A(1) - eps) * (to_acc(row[t]) - m) - (eps == A(0) ? A(0) : eps / C * total);
       loss[r] = from_value<T>(l);
     }
   }
