@@ -46,6 +46,27 @@ const Tensor& Optimizer::lr_device() {
   return lr_device_;
 }
 
+#if VOLT_HAS_CUDA
+std::vector<kernels::cuda::OptimTensor> Optimizer::fused_tensors(const std::string& buf1, const std::string& buf2,
+                                                                 std::vector<Tensor>& keep) {
+  std::vector<kernels::cuda::OptimTensor> tensors;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    keep.push_back(p.grad().contiguous());
+    tensors.push_back({p.data_ptr(), keep.back().data_ptr(), buf1.empty() ? nullptr : buffer(i, buf1).data_ptr(),
+                       buf2.empty() ? nullptr : buffer(i, buf2).data_ptr(), p.numel()});
+  }
+  return tensors;
+}
+
+void Optimizer::finish_fused_step() {
+  for (Tensor& p : params_)
+    p.bump_version();
+  ++step_count_;
+}
+#endif
+
 const Tensor& Optimizer::step_device() {
   if (!step_device_.defined())
     step_device_ = full({}, static_cast<double>(step_count_), TensorOptions(DType::i64).device(params_[0].device()));
@@ -118,22 +139,14 @@ void SGD::step() {
   NoGradGuard no_grad;
 #if VOLT_HAS_CUDA
   if (fused_on_cuda()) {
-    std::vector<kernels::cuda::OptimTensor> tensors;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      Tensor& p = params_[i];
-      if (!p.grad().defined()) continue;
-      const Tensor g = p.grad().contiguous();
-      void* momentum = options.momentum != 0 ? buffer(i, "momentum_buffer").data_ptr() : nullptr;
-      tensors.push_back({p.data_ptr(), g.data_ptr(), momentum, nullptr, p.numel()});
-    }
+    std::vector<Tensor> keep;
+    const auto tensors = fused_tensors(options.momentum != 0 ? "momentum_buffer" : "", "", keep);
     const int device = params_[0].device().index;
     kernels::cuda::sgd_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
                             {options.momentum, options.dampening, options.weight_decay, options.nesterov},
                             cuda::current_stream(device));
     kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), cuda::current_stream(device));
-    for (Tensor& p : params_)
-      p.bump_version();
-    ++step_count_;
+    finish_fused_step();
     return;
   }
 #endif
@@ -168,21 +181,13 @@ void Adam::adam_step(bool decoupled) {
   NoGradGuard no_grad;
 #if VOLT_HAS_CUDA
   if (fused_on_cuda()) {
-    std::vector<kernels::cuda::OptimTensor> tensors;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      Tensor& p = params_[i];
-      if (!p.grad().defined()) continue;
-      const Tensor g = p.grad().contiguous();
-      tensors.push_back(
-          {p.data_ptr(), g.data_ptr(), buffer(i, "exp_avg").data_ptr(), buffer(i, "exp_avg_sq").data_ptr(), p.numel()});
-    }
+    std::vector<Tensor> keep;
+    const auto tensors = fused_tensors("exp_avg", "exp_avg_sq", keep);
     const cudaStream_t stream = cuda::current_stream(params_[0].device().index);
     kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), stream);
     kernels::cuda::adam_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
                              {options.beta1, options.beta2, options.eps, options.weight_decay, decoupled}, stream);
-    for (Tensor& p : params_)
-      p.bump_version();
-    ++step_count_;
+    finish_fused_step();
     return;
   }
 #endif

@@ -7,6 +7,10 @@
 #include "volt/core/tensor.h"
 #include "volt/nn/module.h"
 
+namespace volt::kernels::cuda {
+struct OptimTensor;
+}
+
 namespace volt::optim {
 
 using nn::StateDict;
@@ -39,6 +43,12 @@ class Optimizer {
   bool fused_on_cuda() const;
   const Tensor& lr_device();    // f64 scalar on the parameters' device, kept equal to lr()
   const Tensor& step_device();  // i64 scalar on the parameters' device, kept equal to step_count()
+  // For a fused step: one descriptor per parameter that has a gradient, with state buffers
+  // `buf1` and `buf2` (none for an empty name). `keep` holds the gradients' contiguous copies
+  // alive until the launch is queued.
+  std::vector<kernels::cuda::OptimTensor> fused_tensors(const std::string& buf1, const std::string& buf2,
+                                                        std::vector<Tensor>& keep);
+  void finish_fused_step();  // bumps the parameters' versions and counts the step
 
   std::vector<Tensor> params_;
   double lr_;
