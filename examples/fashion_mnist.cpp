@@ -27,6 +27,10 @@
 #include "volt/nn/serialize.h"
 #include "volt/volt.h"
 
+#if VOLT_HAS_CUDA
+#include "volt/core/cuda/runtime.h"
+#endif
+
 using namespace volt;
 
 namespace {
@@ -134,9 +138,18 @@ struct Net : nn::Module {
   std::shared_ptr<nn::Linear> fc2;
 };
 
+// auto: the first GPU when this build has CUDA and a usable device, else the CPU.
 Device pick_device(const std::string& name) {
-  if (name == "auto" || name == "cpu") return Device::cpu();  // this build has no CUDA backend
+  if (name == "cpu") return Device::cpu();
+#if VOLT_HAS_CUDA
+  if (name == "auto") return cuda::is_available() ? Device::cuda(0) : Device::cpu();
+  const Device d = Device::parse(name);
+  cuda::check_device(d.index);
+  return d;
+#else
+  if (name == "auto") return Device::cpu();
   VOLT_FAIL("--device ", name, ": this build of volt has no CUDA backend; use --device cpu");
+#endif
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const std::vector<Tensor>& params,

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "test_support.h"
 #include "volt/autograd/grad_mode.h"
@@ -233,6 +234,22 @@ TEST(Dropout, NonContiguousInputAndBackward) {
   const auto grad = w.grad().to_vector<float>(), vo = out.detach().to_vector<float>();
   for (int i = 0; i < 1000; ++i)
     ASSERT_EQ(grad[i], 2.0f * vo[i]) << i;  // d(2·x·m)/dx = 2·m, and out = m for x = 1
+}
+
+}  // namespace
+}  // namespace volt
+
+namespace volt {
+namespace {
+
+// A -inf logit on a class that is not the target is a probability of 0, not a NaN loss
+// (PyTorch gives log(1 + e) here); label smoothing then makes it +inf, as in PyTorch.
+TEST(CrossEntropy, NegativeInfinityLogitIsFiniteWithoutSmoothing) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor logits = tensor({0.0, 1.0, -inf}, DType::f64).reshape({1, 3});
+  const Tensor target = tensor(std::vector<int64_t>{0});
+  EXPECT_NEAR(cross_entropy(logits, target).item<double>(), std::log(1.0 + std::exp(1.0)), 1e-12);
+  EXPECT_TRUE(std::isinf(cross_entropy(logits, target, {Reduction::mean, -100, 0.1}).item<double>()));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "volt/core/generator.h"
@@ -66,6 +67,10 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x·Wᵀ + b for x [..., in], weight [out, in], bias [out] (may be undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// "highest" (default): f32 products in full f32. "high": on a GPU they may use TF32 tensor
+// cores. The CPU always computes in full precision.
+void set_matmul_precision(const std::string& precision);
+std::string get_matmul_precision();
 
 // --- softmax and losses (autograd/ops/softmax.cpp, loss.cpp) ------------------------------
 Tensor softmax(const Tensor& x, int64_t dim);

@@ -4,6 +4,9 @@
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/random.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/random.h"
+#endif
 
 namespace volt {
 
@@ -19,7 +22,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   Tensor mask = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   // Four mask values per Philox block, whatever the dtype.
   const uint64_t counter = g.reserve(kernels::cpu::random_blocks(DType::f32, x.numel()));
-  kernels::cpu::dropout(x.dtype(), y.data_ptr(), mask.data_ptr(), xc.data_ptr(), x.numel(), p, g.seed(), counter);
+  VOLT_DISPATCH(x.device(), dropout, x.dtype(), y.data_ptr(), mask.data_ptr(), xc.data_ptr(), x.numel(), p, g.seed(),
+                counter);
   record("DropoutBackward", y, {x},
          [mask = mask.detach()](const Tensor& grad) { return std::vector<Tensor>{mul(grad, mask)}; }, {mask});
   return y;

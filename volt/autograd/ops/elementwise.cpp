@@ -1,5 +1,8 @@
 // Elementwise ops: forward through kernels/cpu/elementwise, backward beside each.
 #include "volt/kernels/cpu/elementwise.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/elementwise.h"
+#endif
 
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -15,7 +18,7 @@ Tensor unary_out(const char* op, Unary kind, const Tensor& x, double scalar = 0.
   ops::check_floating(op, x);
   ops::check_device(op, {x});
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
-  kernels::cpu::unary(kind, x.dtype(), y.data_ptr(), x.data_ptr(), ops::loop_for(x.shape(), y, x), scalar);
+  VOLT_DISPATCH(x.device(), unary, kind, x.dtype(), y.data_ptr(), x.data_ptr(), ops::loop_for(x.shape(), y, x), scalar);
   return y;
 }
 
@@ -29,7 +32,8 @@ Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b,
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   const DType out_dtype = kernels::is_comparison(kind) ? DType::boolean : a.dtype();
   Tensor y = empty(shape, TensorOptions(out_dtype).device(a.device()));
-  kernels::cpu::binary(kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(), ops::loop_for(shape, y, a, b), alpha);
+  VOLT_DISPATCH(a.device(), binary, kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(),
+                ops::loop_for(shape, y, a, b), alpha);
   return y;
 }
 

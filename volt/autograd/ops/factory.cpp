@@ -4,6 +4,9 @@
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/random.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/random.h"
+#endif
 
 namespace volt {
 namespace {
@@ -17,7 +20,7 @@ Tensor random_tensor(const char* op, Distribution dist, const Shape& shape, Tens
   Generator& g = gen ? *gen : default_generator();
   const int64_t n = dist == Distribution::normal ? t.numel() + (t.numel() & 1) : t.numel();
   const uint64_t counter = g.reserve(kernels::cpu::random_blocks(t.dtype(), n));
-  kernels::cpu::random_fill(dist, t.dtype(), t.data_ptr(), t.numel(), a, b, g.seed(), counter);
+  VOLT_DISPATCH(t.device(), random_fill, dist, t.dtype(), t.data_ptr(), t.numel(), a, b, g.seed(), counter);
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
 }
@@ -64,7 +67,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
   ops::check_device("randint", {t});
   Generator& g = gen ? *gen : default_generator();
   const uint64_t counter = g.reserve(kernels::cpu::random_blocks(DType::f32, t.numel()));
-  kernels::cpu::randint_fill(t.dtype(), t.data_ptr(), t.numel(), low, high, g.seed(), counter);
+  VOLT_DISPATCH(t.device(), randint_fill, t.dtype(), t.data_ptr(), t.numel(), low, high, g.seed(), counter);
   return t;
 }
 

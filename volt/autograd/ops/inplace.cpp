@@ -4,7 +4,13 @@
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/core/generator.h"
 #include "volt/kernels/cpu/elementwise.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/elementwise.h"
+#endif
 #include "volt/kernels/cpu/random.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/random.h"
+#endif
 
 namespace volt {
 namespace {
@@ -25,8 +31,8 @@ Tensor& binary_inplace(const char* op, Binary kind, Tensor& self, const Tensor& 
   ops::check_inplace(op, self);
   check_broadcast_into(op, self, other);
   ops::check_same_dtype(op, self, other);
-  kernels::cpu::binary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), other.data_ptr(),
-                       ops::loop_for(self.shape(), self, self, other), alpha);
+  VOLT_DISPATCH(self.device(), binary, kind, self.dtype(), self.data_ptr(), self.data_ptr(), other.data_ptr(),
+                ops::loop_for(self.shape(), self, self, other), alpha);
   self.bump_version();
   return self;
 }
@@ -35,8 +41,8 @@ Tensor& unary_inplace(const char* op, Unary kind, Tensor& self, double scalar) {
   ops::check_inplace(op, self);
   ops::check_floating(op, self);
   ops::check_device(op, {self});
-  kernels::cpu::unary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), ops::loop_for(self.shape(), self, self),
-                      scalar);
+  VOLT_DISPATCH(self.device(), unary, kind, self.dtype(), self.data_ptr(), self.data_ptr(),
+                ops::loop_for(self.shape(), self, self), scalar);
   self.bump_version();
   return self;
 }
@@ -48,8 +54,8 @@ Tensor& ternary_inplace(const char* op, Ternary kind, Tensor& self, const Tensor
   check_broadcast_into(op, self, t2);
   ops::check_same_dtype(op, self, t1);
   ops::check_same_dtype(op, self, t2);
-  kernels::cpu::ternary(kind, self.dtype(), self.data_ptr(), self.data_ptr(), t1.data_ptr(), t2.data_ptr(),
-                        ops::loop_for(self.shape(), self, self, t1, t2), value);
+  VOLT_DISPATCH(self.device(), ternary, kind, self.dtype(), self.data_ptr(), self.data_ptr(), t1.data_ptr(),
+                t2.data_ptr(), ops::loop_for(self.shape(), self, self, t1, t2), value);
   self.bump_version();
   return self;
 }
@@ -94,7 +100,7 @@ Tensor& Tensor::addcdiv_(const Tensor& t1, const Tensor& t2, double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   ops::check_inplace("copy_", *this);
   check_broadcast_into("copy_", *this, src);
-  kernels::cpu::cast(dtype(), data_ptr(), src.dtype(), src.data_ptr(), ops::loop_for(shape(), *this, src));
+  VOLT_DISPATCH(device(), cast, dtype(), data_ptr(), src.dtype(), src.data_ptr(), ops::loop_for(shape(), *this, src));
   bump_version();
   return *this;
 }
@@ -102,7 +108,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::fill_(double value) {
   ops::check_inplace("fill_", *this);
   ops::check_device("fill_", {*this});
-  kernels::cpu::fill(dtype(), data_ptr(), ops::loop_for(shape(), *this), value);
+  VOLT_DISPATCH(device(), fill, dtype(), data_ptr(), ops::loop_for(shape(), *this), value);
   bump_version();
   return *this;
 }
@@ -115,8 +121,8 @@ Tensor& Tensor::uniform_(double from, double to) {
   return random_inplace("uniform_", *this, [&](Tensor& t) {
     Generator& gen = default_generator();
     const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), t.numel()));
-    kernels::cpu::random_fill(kernels::Distribution::uniform, t.dtype(), t.data_ptr(), t.numel(), from, to,
-                              gen.seed(), counter);
+    VOLT_DISPATCH(t.device(), random_fill, kernels::Distribution::uniform, t.dtype(), t.data_ptr(), t.numel(), from, to,
+                  gen.seed(), counter);
   });
 }
 
@@ -127,8 +133,8 @@ Tensor& Tensor::normal_(double mean, double std) {
     Generator& gen = default_generator();
     const int64_t n = t.numel() + (t.numel() & 1);  // Box-Muller uses values in pairs
     const uint64_t counter = gen.reserve(kernels::cpu::random_blocks(t.dtype(), n));
-    kernels::cpu::random_fill(kernels::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(), mean, std,
-                              gen.seed(), counter);
+    VOLT_DISPATCH(t.device(), random_fill, kernels::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(), mean, std,
+                  gen.seed(), counter);
   });
 }
 

@@ -5,6 +5,9 @@
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/softmax.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/softmax.h"
+#endif
 
 namespace volt {
 
@@ -30,24 +33,26 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
   VOLT_CHECK(args.classes > 0, op, ": logits have no classes: ", describe(logits_in));
 
   const int64_t* t = target.data_ptr<int64_t>();
-  int64_t counted = 0;
-  for (int64_t r = 0; r < args.rows; ++r) {
-    if (t[r] == args.ignore_index) continue;
-    VOLT_CHECK(t[r] >= 0 && t[r] < args.classes, op, ": target ", t[r], " at position ", r, " is out of range for ",
-               args.classes, " classes");
-    ++counted;
+  // On the CPU the targets are checked here; on a GPU that would synchronise, so the kernel
+  // turns an out-of-range target into a NaN loss for its row instead.
+  if (target.device().is_cpu()) {
+    for (int64_t r = 0; r < args.rows; ++r) {
+      VOLT_CHECK(t[r] == args.ignore_index || (t[r] >= 0 && t[r] < args.classes), op, ": target ", t[r],
+                 " at position ", r, " is out of range for ", args.classes, " classes");
+    }
   }
 
   const Tensor xc = logits.contiguous();
   Tensor rows = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
   Tensor log_sum = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
-  kernels::cpu::cross_entropy_forward(xc.dtype(), rows.data_ptr(), log_sum.data_ptr(), xc.data_ptr(), t, args);
+  VOLT_DISPATCH(xc.device(), cross_entropy_forward, xc.dtype(), rows.data_ptr(), log_sum.data_ptr(), xc.data_ptr(), t,
+                args);
   record("CrossEntropyBackward", rows, {logits},
          [xc = xc.detach(), log_sum = log_sum.detach(), target, args](const Tensor& g) {
            const Tensor gc = g.contiguous();
            Tensor gx = empty(xc.shape(), TensorOptions(xc.dtype()).device(xc.device()));
-           kernels::cpu::cross_entropy_backward(xc.dtype(), gx.data_ptr(), gc.data_ptr(), xc.data_ptr(),
-                                                log_sum.data_ptr(), target.data_ptr<int64_t>(), args);
+           VOLT_DISPATCH(xc.device(), cross_entropy_backward, xc.dtype(), gx.data_ptr(), gc.data_ptr(), xc.data_ptr(),
+                         log_sum.data_ptr(), target.data_ptr<int64_t>(), args);
            return std::vector<Tensor>{gx};
          },
          {xc, target});
@@ -60,9 +65,11 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
     case Reduction::mean:
       break;
   }
-  // Mean over the targets that count; all ignored gives 0/0 = NaN, as PyTorch.
-  return counted == 0 ? div(sum(rows), zeros({}, TensorOptions(rows.dtype()).device(rows.device())))
-                      : mul(sum(rows), 1.0 / static_cast<double>(counted));
+  // Mean over the targets that count, counted where they live (no host read of a GPU tensor);
+  // all ignored gives 0/0 = NaN, as PyTorch.
+  const Tensor ignored =
+      full({}, static_cast<double>(args.ignore_index), TensorOptions(DType::i64).device(target.device()));
+  return div(sum(rows), sum(ne(target, ignored)).to(rows.dtype()));
 }
 
 }  // namespace volt

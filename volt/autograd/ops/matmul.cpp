@@ -1,8 +1,12 @@
 // matmul (torch.matmul semantics) and linear, on Eigen's GEMM. mm and bmm are the primitives;
 // the 1-D and broadcast cases are built from views so autograd gets them for free.
 #include "volt/kernels/cpu/matmul.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/matmul.h"
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 
 #include "volt/autograd/node.h"
@@ -12,6 +16,11 @@
 
 namespace volt {
 namespace {
+
+// "high" lets f32 products on the GPU use TF32 tensor cores (10-bit mantissa inputs, fp32
+// accumulation); "highest" (the default, as PyTorch) keeps full fp32.
+std::atomic<bool> matmul_precision_high{false};
+[[maybe_unused]] bool allow_tf32() { return matmul_precision_high.load(std::memory_order_relaxed); }
 
 using kernels::MatrixOperand;
 
@@ -61,14 +70,22 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b) {
     MatrixOperand pa = va.op, pb = vb.op;
     pa.data = static_cast<const char*>(pa.data) + i * va.batch_stride * item;
     pb.data = static_cast<const char*>(pb.data) + i * vb.batch_stride * item;
-    kernels::cpu::gemm(a.dtype(), m, n, k, 1.0, pa, pb, 0.0, static_cast<char*>(c.data_ptr()) + i * m * n * item, n);
+    void* pc = static_cast<char*>(c.data_ptr()) + i * m * n * item;
+#if VOLT_HAS_CUDA
+    if (a.device().is_cuda()) {
+      kernels::cuda::gemm(a.dtype(), m, n, k, 1.0, pa, pb, 0.0, pc, n, allow_tf32(),
+                          cuda::current_stream(a.device().index));
+      continue;
+    }
+#endif
+    kernels::cpu::gemm(a.dtype(), m, n, k, 1.0, pa, pb, 0.0, pc, n);
   }
   return c;
 }
 
 // The primitive: [m,k]·[k,n] or [B,m,k]·[B,k,n].
 Tensor mm(const Tensor& a, const Tensor& b) {
-  if (ops::is_half(a.dtype())) return mm(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
+  if (ops::is_half(a.dtype()) && a.device().is_cpu()) return mm(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   Tensor c = gemm_batched(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   record(a.dim() == 3 ? "BmmBackward" : "MmBackward", c, {a, b},
@@ -80,7 +97,38 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   return c;
 }
 
+// y = x2·Wᵀ + b for 2-D x2. On the GPU one cuBLASLt call with the bias in its epilogue; on the
+// CPU Wᵀ is W read column-major (no copy), then the bias is added in place.
+Tensor linear_forward(const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+#if VOLT_HAS_CUDA
+  if (x2.device().is_cuda()) {
+    const Tensor xc = x2.contiguous(), wc = weight.contiguous();
+    const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+    Tensor y = empty({x2.size(0), weight.size(0)}, TensorOptions(x2.dtype()).device(x2.device()));
+    kernels::cuda::linear(x2.dtype(), x2.size(0), weight.size(1), weight.size(0), xc.data_ptr(), wc.data_ptr(),
+                          bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(),
+                          bc.defined() ? kernels::cuda::LinearEpilogue::bias : kernels::cuda::LinearEpilogue::none,
+                          nullptr, allow_tf32(), cuda::current_stream(x2.device().index));
+    return y;
+  }
+#endif
+  Tensor y = gemm_batched(x2, weight.t());
+  if (bias.defined()) {
+    kernels::cpu::binary(kernels::Binary::add, y.dtype(), y.data_ptr(), y.data_ptr(), bias.data_ptr(),
+                         ops::loop_for(y.shape(), y, y, bias), 1.0);
+  }
+  return y;
+}
+
 }  // namespace
+
+void set_matmul_precision(const std::string& precision) {
+  VOLT_CHECK(precision == "highest" || precision == "high",
+             "set_matmul_precision: expected \"highest\" or \"high\", got \"", precision, "\"");
+  matmul_precision_high = precision == "high";
+}
+
+std::string get_matmul_precision() { return matmul_precision_high ? "high" : "highest"; }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_matmul_inputs("matmul", a, b);
@@ -116,7 +164,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     VOLT_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ", describe(bias),
                " does not match weight ", describe(weight));
   }
-  if (ops::is_half(x.dtype())) {
+  if (ops::is_half(x.dtype()) && x.device().is_cpu()) {
     return linear(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : Tensor())
         .to(x.dtype());
   }
@@ -124,12 +172,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape.back() = out;
   const Tensor x2 = x.reshape({-1, in});
-  // y = x2·Wᵀ: Wᵀ is W read column-major, no copy.
-  Tensor y = gemm_batched(x2, weight.t());
-  if (bias.defined()) {
-    kernels::cpu::binary(kernels::Binary::add, y.dtype(), y.data_ptr(), y.data_ptr(), bias.data_ptr(),
-                         ops::loop_for(y.shape(), y, y, bias), 1.0);
-  }
+  Tensor y = linear_forward(x2, weight, bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();
   record("LinearBackward", y, {x2, weight, bias},

@@ -19,8 +19,12 @@ void check_device(const char* op, const std::vector<Tensor>& tensors) {
     VOLT_CHECK(t.device() == first->device(), op, ": tensors are on different devices: ", describe(*first), " and ",
                describe(t));
   }
-  VOLT_CHECK(!first || first->device().is_cpu(), op, ": ", describe(*first),
-             " is on a CUDA device, but this build of volt has no CUDA backend");
+  if (!first || first->device().is_cpu()) return;
+#if VOLT_HAS_CUDA
+  VOLT_CHECK(cuda::is_available(), op, ": ", describe(*first), " cannot be used: ", cuda::unavailable_reason());
+#else
+  VOLT_FAIL(op, ": ", describe(*first), " is on a CUDA device, but this build of volt has no CUDA backend");
+#endif
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {

@@ -7,11 +7,23 @@
 #include "volt/core/tensor.h"
 #include "volt/kernels/strided_loop.h"
 
+#if VOLT_HAS_CUDA
+#include "volt/core/cuda/runtime.h"
+// Runs kernel `fn` for `device`: kernels::cuda::fn(args..., the device's current stream) or
+// kernels::cpu::fn(args...). The two twins take the same arguments by design.
+#define VOLT_DISPATCH(device, fn, ...)                                                                       \
+  ((device).is_cuda() ? ::volt::kernels::cuda::fn(__VA_ARGS__, ::volt::cuda::current_stream((device).index)) \
+                      : ::volt::kernels::cpu::fn(__VA_ARGS__))
+#else
+#define VOLT_DISPATCH(device, fn, ...) ::volt::kernels::cpu::fn(__VA_ARGS__)
+#endif
+
 namespace volt::ops {
 
 void check_defined(const char* op, const Tensor& t);
 void check_floating(const char* op, const Tensor& t);
-// Same device for all (an error names both devices), and a device this build can compute on.
+// Same device for all (an error names both devices), and a device this build can compute on
+// (the CPU, or a usable CUDA device in a CUDA build).
 void check_device(const char* op, const std::vector<Tensor>& tensors);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 // In-place ops refuse tensors that autograd would have to track.

@@ -7,6 +7,9 @@
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/reduce.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/reduce.h"
+#endif
 
 namespace volt {
 namespace {
@@ -59,7 +62,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const auto dims = reduced_dims("sum", x, dims_in);
   const Shape kept = keepdim_shape(x.shape(), dims);
   Tensor y = zeros(kept, TensorOptions(x.dtype()).device(x.device()));
-  kernels::cpu::sum(x.dtype(), y.data_ptr(), x.data_ptr(), ops::loop_for(x.shape(), y, x));
+  VOLT_DISPATCH(x.device(), sum, x.dtype(), y.data_ptr(), x.data_ptr(), ops::loop_for(x.shape(), y, x));
   if (!keepdim) y = y.view(drop_dims(x.shape(), dims));
   record("SumBackward", y, {x},
          [kept, in = x.shape()](const Tensor& g) { return std::vector<Tensor>{g.reshape(kept).expand(in)}; });
@@ -92,8 +95,8 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   kept[dim] = 1;
   Tensor values = empty(kept, TensorOptions(x.dtype()).device(x.device()));
   Tensor indices = empty(kept, TensorOptions(DType::i64).device(x.device()));
-  kernels::cpu::max_dim(x.dtype(), values.data_ptr(), indices.data_ptr<int64_t>(), xc.data_ptr(), s.outer, s.n,
-                        s.inner);
+  VOLT_DISPATCH(x.device(), max_dim, x.dtype(), values.data_ptr(), indices.data_ptr<int64_t>(), xc.data_ptr(), s.outer,
+                s.n, s.inner);
   const Shape out_shape = x.dim() == 0 ? Shape{} : (keepdim ? kept : drop_dims(shape, {dim}));
   values = values.view(out_shape);
   indices = indices.view(out_shape);
@@ -101,8 +104,8 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
          [indices = indices.detach(), in = x.shape(), s](const Tensor& g) {
            Tensor gx = zeros(in, TensorOptions(g.dtype()).device(g.device()));
            const Tensor gc = g.contiguous();
-           kernels::cpu::max_dim_backward(g.dtype(), gx.data_ptr(), gc.data_ptr(), indices.data_ptr<int64_t>(), s.outer,
-                                          s.n, s.inner);
+           VOLT_DISPATCH(g.device(), max_dim_backward, g.dtype(), gx.data_ptr(), gc.data_ptr(),
+                         indices.data_ptr<int64_t>(), s.outer, s.n, s.inner);
            return std::vector<Tensor>{gx};
          },
          {indices});

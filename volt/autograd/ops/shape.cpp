@@ -8,6 +8,9 @@
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 #include "volt/kernels/cpu/elementwise.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/elementwise.h"
+#endif
 
 #if VOLT_HAS_CUDA
 #include "volt/core/cuda/copy.h"
@@ -68,7 +71,7 @@ std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strid
 Tensor copy_into_new(const Tensor& x, DType dtype) {
   Tensor y = empty(x.shape(), TensorOptions(dtype).device(x.device()));
   ops::check_device("copy", {x});
-  kernels::cpu::cast(dtype, y.data_ptr(), x.dtype(), x.data_ptr(), ops::loop_for(x.shape(), y, x));
+  VOLT_DISPATCH(x.device(), cast, dtype, y.data_ptr(), x.dtype(), x.data_ptr(), ops::loop_for(x.shape(), y, x));
   return y;
 }
 
@@ -293,7 +296,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
     Tensor dst = y.detach().narrow(dim, offset, t.shape()[dim]);
-    kernels::cpu::cast(t.dtype(), dst.data_ptr(), t.dtype(), t.data_ptr(), ops::loop_for(t.shape(), dst, t));
+    VOLT_DISPATCH(t.device(), cast, t.dtype(), dst.data_ptr(), t.dtype(), t.data_ptr(),
+                  ops::loop_for(t.shape(), dst, t));
     offset += t.shape()[dim];
   }
   record("CatBackward", y, tensors, [sizes, dim](const Tensor& g) {

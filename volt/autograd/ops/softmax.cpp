@@ -1,5 +1,8 @@
 // softmax and log_softmax over one dim.
 #include "volt/kernels/cpu/softmax.h"
+#if VOLT_HAS_CUDA
+#include "volt/kernels/cuda/softmax.h"
+#endif
 
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -18,12 +21,13 @@ Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
   const int64_t inner = ops::prod(shape, dim + 1, static_cast<int64_t>(shape.size()));
   const Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
-  kernels::cpu::softmax(x.dtype(), y.data_ptr(), xc.data_ptr(), outer, n, inner, log);
+  VOLT_DISPATCH(x.device(), softmax, x.dtype(), y.data_ptr(), xc.data_ptr(), outer, n, inner, log);
   record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", y, {x},
          [y = y.detach(), outer, n, inner, log](const Tensor& g) {
            const Tensor gc = g.contiguous();
            Tensor gx = empty(y.shape(), TensorOptions(y.dtype()).device(y.device()));
-           kernels::cpu::softmax_backward(y.dtype(), gx.data_ptr(), gc.data_ptr(), y.data_ptr(), outer, n, inner, log);
+           VOLT_DISPATCH(y.device(), softmax_backward, y.dtype(), gx.data_ptr(), gc.data_ptr(), y.data_ptr(), outer, n,
+                         inner, log);
            return std::vector<Tensor>{gx};
          },
          {y});

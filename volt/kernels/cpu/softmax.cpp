@@ -92,7 +92,9 @@ void cross_entropy_forward(DType dtype, void* loss, void* log_sum_out, const voi
         l[r] = T(0);
         continue;
       }
-      l[r] = static_cast<T>(log_sum[r] - (A(1) - eps) * (static_cast<A>(row[t]) - m) - eps / C * total);
+      // The smoothing term only when smoothing: 0 · Σ(x - m) is NaN once a logit is -inf.
+      const A smoothing = eps == A(0) ? A(0) : eps / C * total;
+      l[r] = static_cast<T>(log_sum[r] - (A(1) - eps) * (static_cast<A>(row[t]) - m) - smoothing);
     }
   });
 }

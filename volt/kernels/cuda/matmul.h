@@ -1,6 +1,7 @@
 // CUDA twin of kernels/cpu/matmul.h through cuBLAS (f32, f64; f16/bf16 inputs with fp32
-// accumulation), plus cuBLASLt's fused linear. Handles are per device; the workspace comes from
-// the caching allocator.
+// accumulation), plus cuBLASLt's fused linear. Handles are per device; workspaces come from
+// the caching allocator. Every call runs on the current device and must be given its current
+// stream (the allocator orders workspaces on it).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -18,8 +19,14 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOper
           void* c, int64_t ldc, bool allow_tf32, cudaStream_t stream);
 
 enum class LinearEpilogue { none, bias, bias_relu };
-// y [rows, out] = x [rows, in] · wᵀ (+ bias) (then relu). For bias_relu, `relu_mask` receives
-// cuBLASLt's bit mask of positive outputs (relu_mask_bytes(rows, out) bytes) for the backward.
+// y [rows, out] = x [rows, in] · wᵀ (+ bias) (then relu), all contiguous row-major, bias [out]
+// of y's dtype. For bias_relu, `relu_mask` receives cuBLASLt's bit mask of positive outputs
+// (relu_mask_bytes(rows, out) bytes) for the backward; null skips it (inference).
+// f32/f16/bf16 run one cuBLASLt matmul with a fused epilogue (algorithm chosen by cuBLASLt's
+// heuristic once per shape, dtype, epilogue and pointer alignment). f64, in == 0, or a problem
+// cuBLASLt offers no algorithm for runs gemm and then an epilogue kernel writing the same mask.
+// Mask layout: bit (r·ld + o), ld = `out` rounded up to 128, is bit (r·ld + o) % 32 of 32-bit
+// word (r·ld + o) / 32; set when output [r, o] is positive.
 void linear(DType dtype, int64_t rows, int64_t in, int64_t out, const void* x, const void* w, const void* bias, void* y,
             LinearEpilogue epilogue, void* relu_mask, bool allow_tf32, cudaStream_t stream);
 std::size_t relu_mask_bytes(int64_t rows, int64_t out);

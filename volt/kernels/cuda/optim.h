@@ -13,7 +13,9 @@
 namespace volt::kernels::cuda {
 
 // One tensor of the update: parameter, gradient and state buffers (null when unused), n
-// elements, all contiguous and of `dtype` (f32, or f16/bf16 parameters with f32 state).
+// elements, all contiguous. Parameter and gradient are of `dtype`; the state buffers are of
+// `dtype` for f32 and f64, and f32 for f16/bf16 parameters (computed in float, stored back).
+// Tensors with n == 0 are skipped.
 struct OptimTensor {
   void* param;
   const void* grad;
@@ -26,8 +28,10 @@ struct SgdArgs {
   double momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
-// lr: f64 scalar on the device; step: i64 scalar on the device (0 before the first step, read
-// to know whether momentum buffers are fresh).
+// lr: f64 scalar on the device; step: i64 scalar on the device, read *before* this step's
+// step_count_increment: 0 means the momentum buffers are fresh and take the gradient itself.
+// (So a parameter that first gets a gradient after step 0 starts from a zero buffer, where the
+// CPU SGD would copy its gradient in.)
 void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
               const SgdArgs& args, cudaStream_t stream);
 

@@ -1,6 +1,7 @@
-// CUDA twins of kernels/cpu/reduce.h. Every output element is reduced by one thread block in
-// a fixed order (a fixed tree over a fixed partition), so results are the same run to run: no
-// float atomics.
+// CUDA twins of kernels/cpu/reduce.h. Every output element is reduced either by one thread
+// block (a fixed tree over a fixed partition) or by one thread (a scan), the choice a function
+// of the loop's shape, so results are the same run to run: no float atomics. f32 sums
+// accumulate in double.
 #pragma once
 
 #include <cuda_runtime_api.h>

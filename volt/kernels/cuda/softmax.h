@@ -1,8 +1,8 @@
 // CUDA twins of kernels/cpu/softmax.h. Cross-entropy is fused: the forward reads each row of
 // logits once (an online max and sum) and keeps log Σ exp(x - max); the backward writes the
 // gradient from the logits without materialising the probabilities. A target outside
-// [0, classes) that is not ignore_index gives a NaN loss for its row (no host check is made,
-// which would synchronise).
+// [0, classes) that is not ignore_index gives a NaN loss and a NaN gradient row (no host check
+// is made, which would synchronise); nothing is read out of bounds.
 #pragma once
 
 #include <cuda_runtime_api.h>

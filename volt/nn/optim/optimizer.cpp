@@ -5,6 +5,11 @@
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 
+#if VOLT_HAS_CUDA
+#include "volt/core/cuda/runtime.h"
+#include "volt/kernels/cuda/optim.h"
+#endif
+
 namespace volt::optim {
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), state_(params_.size()) {
@@ -18,6 +23,54 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
 void Optimizer::set_lr(double lr) {
   VOLT_CHECK(lr >= 0.0, "optimizer: invalid learning rate ", lr);
   lr_ = lr;
+  if (lr_device_.defined()) {
+    NoGradGuard no_grad;
+    lr_device_.fill_(lr);  // queued on the device's stream, like the steps that read it
+  }
+}
+
+bool Optimizer::fused_on_cuda() const {
+#if VOLT_HAS_CUDA
+  const Device d = params_[0].device();
+  if (!d.is_cuda()) return false;
+  for (const Tensor& p : params_)
+    if (p.device() != d || p.dtype() != DType::f32 || !p.is_contiguous()) return false;
+  return true;
+#else
+  return false;
+#endif
+}
+
+const Tensor& Optimizer::lr_device() {
+  if (!lr_device_.defined()) lr_device_ = full({}, lr_, TensorOptions(DType::f64).device(params_[0].device()));
+  return lr_device_;
+}
+
+#if VOLT_HAS_CUDA
+std::vector<kernels::cuda::OptimTensor> Optimizer::fused_tensors(const std::string& buf1, const std::string& buf2,
+                                                                 std::vector<Tensor>& keep) {
+  std::vector<kernels::cuda::OptimTensor> tensors;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    keep.push_back(p.grad().contiguous());
+    tensors.push_back({p.data_ptr(), keep.back().data_ptr(), buf1.empty() ? nullptr : buffer(i, buf1).data_ptr(),
+                       buf2.empty() ? nullptr : buffer(i, buf2).data_ptr(), p.numel()});
+  }
+  return tensors;
+}
+
+void Optimizer::finish_fused_step() {
+  for (Tensor& p : params_)
+    p.bump_version();
+  ++step_count_;
+}
+#endif
+
+const Tensor& Optimizer::step_device() {
+  if (!step_device_.defined())
+    step_device_ = full({}, static_cast<double>(step_count_), TensorOptions(DType::i64).device(params_[0].device()));
+  return step_device_;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -73,6 +126,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
   }
   state_ = std::move(loaded);
   step_count_ = step;
+  step_device_ = Tensor();  // made again from step_count_ when a fused step needs it
   set_lr(lr);
 }
 
@@ -83,6 +137,19 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params)
 
 void SGD::step() {
   NoGradGuard no_grad;
+#if VOLT_HAS_CUDA
+  if (fused_on_cuda()) {
+    std::vector<Tensor> keep;
+    const auto tensors = fused_tensors(options.momentum != 0 ? "momentum_buffer" : "", "", keep);
+    const int device = params_[0].device().index;
+    kernels::cuda::sgd_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
+                            {options.momentum, options.dampening, options.weight_decay, options.nesterov},
+                            cuda::current_stream(device));
+    kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), cuda::current_stream(device));
+    finish_fused_step();
+    return;
+  }
+#endif
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     if (!p.grad().defined()) continue;
@@ -112,6 +179,18 @@ void Adam::step() { adam_step(false); }
 
 void Adam::adam_step(bool decoupled) {
   NoGradGuard no_grad;
+#if VOLT_HAS_CUDA
+  if (fused_on_cuda()) {
+    std::vector<Tensor> keep;
+    const auto tensors = fused_tensors("exp_avg", "exp_avg_sq", keep);
+    const cudaStream_t stream = cuda::current_stream(params_[0].device().index);
+    kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), stream);
+    kernels::cuda::adam_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
+                             {options.beta1, options.beta2, options.eps, options.weight_decay, decoupled}, stream);
+    finish_fused_step();
+    return;
+  }
+#endif
   ++step_count_;
   const auto t = static_cast<double>(step_count_);
   const double bias1 = 1.0 - std::pow(options.beta1, t);

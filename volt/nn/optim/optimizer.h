@@ -7,6 +7,10 @@
 #include "volt/core/tensor.h"
 #include "volt/nn/module.h"
 
+namespace volt::kernels::cuda {
+struct OptimTensor;
+}
+
 namespace volt::optim {
 
 using nn::StateDict;
@@ -33,10 +37,26 @@ class Optimizer {
  protected:
   // Buffer `name` of parameter i, created as zeros on first use.
   Tensor& buffer(std::size_t i, const std::string& name);
+  // True when every parameter is an f32 tensor on one CUDA device: step() is then one fused
+  // launch that reads lr and the step count from device memory (lr_device(), step_device()),
+  // so it needs no host→device traffic and can be replayed from a CUDA graph.
+  bool fused_on_cuda() const;
+  const Tensor& lr_device();    // f64 scalar on the parameters' device, kept equal to lr()
+  const Tensor& step_device();  // i64 scalar on the parameters' device, kept equal to step_count()
+  // For a fused step: one descriptor per parameter that has a gradient, with state buffers
+  // `buf1` and `buf2` (none for an empty name). `keep` holds the gradients' contiguous copies
+  // alive until the launch is queued.
+  std::vector<kernels::cuda::OptimTensor> fused_tensors(const std::string& buf1, const std::string& buf2,
+                                                        std::vector<Tensor>& keep);
+  void finish_fused_step();  // bumps the parameters' versions and counts the step
+
   std::vector<Tensor> params_;
   double lr_;
   int64_t step_count_ = 0;
   std::vector<std::map<std::string, Tensor>> state_;
+
+ private:
+  Tensor lr_device_, step_device_;
 };
 
 struct SGDOptions {
