@@ -73,12 +73,13 @@ struct Fused {
   std::vector<Tensor> params, buf1, buf2, grads;
   Tensor lr, step;
 
-  std::vector<OptimTensor> tensors(const Config& c) const {
+  // fresh: the first step, when SGD's momentum buffers take the gradient itself.
+  std::vector<OptimTensor> tensors(const Config& c, bool fresh) const {
     std::vector<OptimTensor> out;
     for (std::size_t i = 0; i < params.size(); ++i)
       out.push_back({params[i].data_ptr(), grads[i].data_ptr(),
                      c.kind != Kind::sgd || c.momentum != 0 ? buf1[i].data_ptr() : nullptr,
-                     c.kind != Kind::sgd ? buf2[i].data_ptr() : nullptr, params[i].numel()});
+                     c.kind != Kind::sgd ? buf2[i].data_ptr() : nullptr, params[i].numel(), fresh});
     return out;
   }
 };
@@ -118,7 +119,7 @@ void compare_with_cpu(const Config& c, DType dtype, int steps, double tol) {
       gpu.grads.push_back(on_gpu(g));
     }
     cpu->step();
-    fused_step(c, dtype, gpu.tensors(c), gpu.lr, gpu.step);
+    fused_step(c, dtype, gpu.tensors(c, s == 0), gpu.lr, gpu.step);
   }
 
   EXPECT_EQ(on_cpu(gpu.step).item<int64_t>(), steps);
@@ -201,7 +202,7 @@ TEST(CudaOptim, AdamReplaysFromACapturedGraph) {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
   VOLT_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
-  fused_step(c, DType::f32, gpu.tensors(c), gpu.lr, gpu.step);
+  fused_step(c, DType::f32, gpu.tensors(c, false), gpu.lr, gpu.step);
   VOLT_CUDA_CHECK(cudaStreamEndCapture(stream(), &graph));
   VOLT_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   for (int s = 0; s < 4; ++s) {

@@ -45,6 +45,30 @@ TEST(CudaAllocator, ReusesFreedBlocksAndCountsThem) {
   EXPECT_LE(cuda::allocator_stats(0).reserved, after_free.reserved);
 }
 
+// A block freed inside a capture is written by every replay: eager code must not get it until
+// the graphs are gone and release_graph_memory() says so.
+TEST(CudaAllocator, BlocksFreedDuringCaptureStayWithTheGraph) {
+  VOLT_REQUIRE_CUDA();
+  cuda::empty_cache();
+  const cudaStream_t stream = cuda::current_stream(0);
+  { Tensor warm = empty({1000}, Device::cuda(0)); }  // the capture must find a cached block
+  cudaGraph_t graph = nullptr;
+  void* inside = nullptr;
+  VOLT_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  {
+    Tensor t = empty({1000}, Device::cuda(0));
+    inside = t.data_ptr();
+    t.fill_(1.0);
+  }
+  VOLT_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  Tensor after = empty({1000}, Device::cuda(0));
+  EXPECT_NE(after.data_ptr(), inside);
+  VOLT_CUDA_CHECK(cudaGraphDestroy(graph));
+  cuda::release_graph_memory();
+  Tensor again = empty({1000}, Device::cuda(0));
+  EXPECT_EQ(again.data_ptr(), inside);
+}
+
 TEST(CudaAllocator, OutOfMemoryNamesTheRequest) {
   VOLT_REQUIRE_CUDA();
   const std::string msg = testing::error_of([] { empty({int64_t{1} << 46}, Device::cuda(0)); });

@@ -2,6 +2,7 @@
 // the 1-D and broadcast cases are built from views so autograd gets them for free.
 #include "volt/kernels/cpu/matmul.h"
 #if VOLT_HAS_CUDA
+#include "volt/core/cuda/runtime.h"
 #include "volt/kernels/cuda/matmul.h"
 #endif
 
@@ -73,6 +74,7 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b) {
     void* pc = static_cast<char*>(c.data_ptr()) + i * m * n * item;
 #if VOLT_HAS_CUDA
     if (a.device().is_cuda()) {
+      const cuda::DeviceGuard guard(a.device().index);
       kernels::cuda::gemm(a.dtype(), m, n, k, 1.0, pa, pb, 0.0, pc, n, allow_tf32(),
                           cuda::current_stream(a.device().index));
       continue;
@@ -105,6 +107,7 @@ Tensor linear_forward(const Tensor& x2, const Tensor& weight, const Tensor& bias
     const Tensor xc = x2.contiguous(), wc = weight.contiguous();
     const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
     Tensor y = empty({x2.size(0), weight.size(0)}, TensorOptions(x2.dtype()).device(x2.device()));
+    const cuda::DeviceGuard guard(x2.device().index);
     kernels::cuda::linear(x2.dtype(), x2.size(0), weight.size(1), weight.size(0), xc.data_ptr(), wc.data_ptr(),
                           bc.defined() ? bc.data_ptr() : nullptr, y.data_ptr(),
                           bc.defined() ? kernels::cuda::LinearEpilogue::bias : kernels::cuda::LinearEpilogue::none,

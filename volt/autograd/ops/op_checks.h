@@ -9,10 +9,12 @@
 
 #if VOLT_HAS_CUDA
 #include "volt/core/cuda/runtime.h"
-// Runs kernel `fn` for `device`: kernels::cuda::fn(args..., the device's current stream) or
+// Runs kernel `fn` for `device`: kernels::cuda::fn(args..., the device's current stream) with
+// that device current (the guard lives to the end of the full expression), or
 // kernels::cpu::fn(args...). The two twins take the same arguments by design.
-#define VOLT_DISPATCH(device, fn, ...)                                                                       \
-  ((device).is_cuda() ? ::volt::kernels::cuda::fn(__VA_ARGS__, ::volt::cuda::current_stream((device).index)) \
+#define VOLT_DISPATCH(device, fn, ...)                                                                         \
+  ((device).is_cuda() ? (::volt::cuda::DeviceGuard((device).index),                                            \
+                         ::volt::kernels::cuda::fn(__VA_ARGS__, ::volt::cuda::current_stream((device).index))) \
                       : ::volt::kernels::cpu::fn(__VA_ARGS__))
 #else
 #define VOLT_DISPATCH(device, fn, ...) ::volt::kernels::cpu::fn(__VA_ARGS__)

@@ -1,5 +1,6 @@
 #include "volt/core/cuda/caching_allocator.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,7 +17,24 @@ constexpr std::size_t kSmallStep = 512;
 constexpr std::size_t kSmallLimit = 1 << 20;
 constexpr std::size_t kLargeStep = 2 << 20;
 
-bool poison = false;
+std::atomic<bool> poison{false};
+
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  VOLT_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// For frees, which run in destructors (at exit, perhaps after the runtime has unloaded): an
+// error is taken as "not capturing" and cleared, never thrown.
+bool capturing_noexcept(cudaStream_t stream) noexcept {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
 
 std::string mib(std::size_t bytes) { return std::to_string(static_cast<double>(bytes) / (1 << 20)) + " MiB"; }
 
@@ -29,13 +47,15 @@ class DeviceCache final : public Allocator {
     const std::size_t size = round_size(nbytes);
     const cudaStream_t stream = current_stream(device_);
     std::lock_guard lock(mutex_);
-    void* ptr = take_cached(stream, size);
+    const bool in_capture = capturing(stream);
+    void* ptr = in_capture ? take(graph_pool_, stream, size) : nullptr;
+    if (!ptr) ptr = take(free_, stream, size);
     if (!ptr) ptr = device_malloc(stream, size, nbytes);
     blocks_[ptr] = {stream, size};
     stats_.allocated += size;
     stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
     ++stats_.allocations;
-    if (poison) VOLT_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, size, stream));
+    if (poison.load(std::memory_order_relaxed)) VOLT_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, size, stream));
     return ptr;
   }
 
@@ -47,7 +67,9 @@ class DeviceCache final : public Allocator {
     const auto [stream, size] = it->second;
     blocks_.erase(it);
     stats_.allocated -= size;
-    free_[{stream, size}].push_back(ptr);
+    // A block freed while its stream is being captured is still written by every replay of the
+    // graph: only later captures may take it, until release_graph_memory().
+    (capturing_noexcept(stream) ? graph_pool_ : free_)[{stream, size}].push_back(ptr);
   }
 
   Device device() const override { return Device::cuda(device_); }
@@ -64,21 +86,26 @@ class DeviceCache final : public Allocator {
     std::lock_guard lock(mutex_);
     release_locked();
   }
+  void release_graph_pool() {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, ptrs] : graph_pool_)
+      free_[key].insert(free_[key].end(), ptrs.begin(), ptrs.end());
+    graph_pool_.clear();
+  }
 
  private:
-  void* take_cached(cudaStream_t stream, std::size_t size) {
-    auto it = free_.find({stream, size});
-    if (it == free_.end() || it->second.empty()) return nullptr;
+  using Bins = std::map<std::pair<cudaStream_t, std::size_t>, std::vector<void*>>;
+
+  static void* take(Bins& bins, cudaStream_t stream, std::size_t size) {
+    auto it = bins.find({stream, size});
+    if (it == bins.end() || it->second.empty()) return nullptr;
     void* ptr = it->second.back();
     it->second.pop_back();
     return ptr;
   }
 
   void* device_malloc(cudaStream_t stream, std::size_t size, std::size_t requested) {
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    VOLT_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-    VOLT_CHECK(capture == cudaStreamCaptureStatusNone, "cuda allocator: a request for ", requested,
-               " bytes on cuda:", device_,
+    VOLT_CHECK(!capturing(stream), "cuda allocator: a request for ", requested, " bytes on cuda:", device_,
                " missed the cache during graph capture; run the step once before capturing");
     DeviceGuard guard(device_);
     void* ptr = nullptr;
@@ -116,8 +143,9 @@ class DeviceCache final : public Allocator {
 
   int device_;
   std::mutex mutex_;
-  std::unordered_map<void*, std::pair<cudaStream_t, std::size_t>> blocks_;   // handed out
-  std::map<std::pair<cudaStream_t, std::size_t>, std::vector<void*>> free_;  // cached
+  std::unordered_map<void*, std::pair<cudaStream_t, std::size_t>> blocks_;  // handed out
+  Bins free_;                                                               // cached, free for any use on their stream
+  Bins graph_pool_;                                                         // freed during a capture: for captures only
   AllocatorStats stats_;
 };
 
@@ -148,6 +176,11 @@ void empty_cache() {
     cache(d).release_cached();
 }
 
-void set_poison_allocations(bool on) { poison = on; }
+void release_graph_memory() {
+  for (int d = 0; d < device_count(); ++d)
+    cache(d).release_graph_pool();
+}
+
+void set_poison_allocations(bool on) { poison.store(on, std::memory_order_relaxed); }
 
 }  // namespace volt::cuda

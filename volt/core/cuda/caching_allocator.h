@@ -5,8 +5,10 @@
 // from the driver, and a captured CUDA graph replays the same addresses.
 //
 // During graph capture a request the cache cannot serve is an error (warm the step up once
-// first), because cudaMalloc would happen outside the graph. Blocks are never shared across
-// streams: a tensor used on another stream must be synchronised by its user.
+// first), because cudaMalloc would happen outside the graph. A block freed during a capture is
+// still written by every replay, so it goes to a capture-only pool that eager code never draws
+// from; release_graph_memory() returns those blocks once the graphs are destroyed. Blocks are
+// never shared across streams: a tensor used on another stream must be synchronised by its user.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +34,9 @@ AllocatorStats allocator_stats(int device);
 void reset_peak_stats(int device);
 // Returns every cached, unused block of every device to the driver (synchronising first).
 void empty_cache();
+// After every captured CUDA graph is destroyed: blocks freed during captures become ordinary
+// cached blocks again.
+void release_graph_memory();
 // Tests: fill each block handed out with 0xFF bytes (NaN in every float type) so an element a
 // kernel forgets to write shows up.
 void set_poison_allocations(bool on);

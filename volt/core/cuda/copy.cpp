@@ -8,26 +8,38 @@
 namespace volt::cuda {
 namespace {
 
-// One pinned buffer per device; an event marks when the last copy out of it has finished.
-struct Staging {
-  std::mutex mutex;
+// Pinned staging per device: a ring of buffers, each with an event marking when the copy that
+// last used it has finished. A new copy waits only for the copy kSlots before it, so the host
+// keeps several host→device copies queued instead of draining the stream on each one.
+constexpr int kSlots = 4;
+
+struct Slot {
   void* buffer = nullptr;
   std::size_t size = 0;
   cudaEvent_t done = nullptr;
+};
 
-  void* acquire(int device, std::size_t n) {
-    if (!done) {
+struct Staging {
+  std::mutex mutex;
+  Slot slots[kSlots];
+  int next = 0;
+
+  Slot& acquire(int device, std::size_t n) {
+    Slot& s = slots[next];
+    next = (next + 1) % kSlots;
+    if (!s.done) {
       DeviceGuard guard(device);
-      VOLT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+      VOLT_CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
     }
-    VOLT_CUDA_CHECK(cudaEventSynchronize(done));  // the previous transfer has left the buffer
-    if (n > size) {
-      if (buffer) VOLT_CUDA_CHECK(cudaFreeHost(buffer));
-      buffer = nullptr;
-      VOLT_CUDA_CHECK(cudaHostAlloc(&buffer, n, cudaHostAllocDefault));
-      size = n;
+    VOLT_CUDA_CHECK(cudaEventSynchronize(s.done));  // the slot's previous transfer has left it
+    if (n > s.size) {
+      if (s.buffer) VOLT_CUDA_CHECK(cudaFreeHost(s.buffer));
+      s.buffer = nullptr;
+      s.size = 0;
+      VOLT_CUDA_CHECK(cudaHostAlloc(&s.buffer, n, cudaHostAllocDefault));
+      s.size = n;
     }
-    return buffer;
+    return s;
   }
 };
 
@@ -36,32 +48,53 @@ Staging& staging(int device) {
   return all[device];
 }
 
+// An event recorded on `stream` of `device`, destroyed once queued (CUDA keeps it until done).
+cudaEvent_t record_on(int device, cudaStream_t stream) {
+  DeviceGuard guard(device);
+  cudaEvent_t e = nullptr;
+  VOLT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  VOLT_CUDA_CHECK(cudaEventRecord(e, stream));
+  return e;
+}
+
+void wait_and_release(cudaStream_t stream, cudaEvent_t e) {
+  VOLT_CUDA_CHECK(cudaStreamWaitEvent(stream, e, 0));
+  VOLT_CUDA_CHECK(cudaEventDestroy(e));
+}
+
 }  // namespace
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) {
   if (n == 0) return;
   if (dst_device.is_cuda() && src_device.is_cuda()) {
-    const cudaStream_t stream = current_stream(dst_device.index);
-    if (dst_device == src_device)
-      VOLT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream));
-    else
-      VOLT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, n, stream));
+    const cudaStream_t dst_stream = current_stream(dst_device.index);
+    if (dst_device == src_device) {
+      VOLT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, dst_stream));
+      return;
+    }
+    // Across devices the copy runs on the destination's stream, after the work queued on the
+    // source's stream; the source's stream then waits for the copy, so memory freed there (and
+    // reused by its next allocation) is not overwritten while the copy still reads it.
+    const cudaStream_t src_stream = current_stream(src_device.index);
+    wait_and_release(dst_stream, record_on(src_device.index, src_stream));
+    VOLT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, n, dst_stream));
+    wait_and_release(src_stream, record_on(dst_device.index, dst_stream));
     return;
   }
   const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
   const cudaStream_t stream = current_stream(device);
-  Staging& s = staging(device);
-  std::lock_guard lock(s.mutex);
-  void* pinned = s.acquire(device, n);
+  Staging& staging_area = staging(device);
+  std::lock_guard lock(staging_area.mutex);
+  Slot& slot = staging_area.acquire(device, n);
   if (dst_device.is_cuda()) {
-    std::memcpy(pinned, src, n);
-    VOLT_CUDA_CHECK(cudaMemcpyAsync(dst, pinned, n, cudaMemcpyHostToDevice, stream));
-    VOLT_CUDA_CHECK(cudaEventRecord(s.done, stream));
+    std::memcpy(slot.buffer, src, n);
+    VOLT_CUDA_CHECK(cudaMemcpyAsync(dst, slot.buffer, n, cudaMemcpyHostToDevice, stream));
+    VOLT_CUDA_CHECK(cudaEventRecord(slot.done, stream));
   } else {
-    VOLT_CUDA_CHECK(cudaMemcpyAsync(pinned, src, n, cudaMemcpyDeviceToHost, stream));
-    VOLT_CUDA_CHECK(cudaEventRecord(s.done, stream));
-    VOLT_CUDA_CHECK(cudaEventSynchronize(s.done));
-    std::memcpy(dst, pinned, n);
+    VOLT_CUDA_CHECK(cudaMemcpyAsync(slot.buffer, src, n, cudaMemcpyDeviceToHost, stream));
+    VOLT_CUDA_CHECK(cudaEventRecord(slot.done, stream));
+    VOLT_CUDA_CHECK(cudaEventSynchronize(slot.done));  // the host is about to read the bytes
+    std::memcpy(dst, slot.buffer, n);
   }
 }
 

@@ -1,6 +1,7 @@
-// Copies between host and device memory. Host↔device goes through a pinned staging buffer per
-// device, so the DMA engine does the transfer and a host→device copy returns without waiting
-// for it; a device→host copy waits (the host is about to read the bytes).
+// Copies between host and device memory. Host↔device goes through a ring of pinned staging
+// buffers per device, so the DMA engine does the transfer and a host→device copy returns without
+// waiting for it; a device→host copy waits (the host is about to read the bytes). Copies between
+// two devices are ordered after the source's queued work and before its next.
 #pragma once
 
 #include <cstddef>

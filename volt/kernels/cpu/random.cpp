@@ -43,7 +43,7 @@ void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a,
     auto store = [o](int64_t i, double v) { o[i] = static_cast<T>(static_cast<acc_t<T>>(v)); };
     switch (dist) {
       case Distribution::uniform:
-        for_each_uniform(dtype, n, seed, counter, [&](int64_t i, double u) { store(i, a + (b - a) * u); });
+        for_each_uniform(dtype, n, seed, counter, [&](int64_t i, double u) { store(i, std::fma(b - a, u, a)); });
         break;
       case Distribution::bernoulli:
         for_each_uniform(dtype, n, seed, counter, [&](int64_t i, double u) { store(i, u < a ? 1.0 : 0.0); });
@@ -58,8 +58,8 @@ void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a,
           }
           const double radius = std::sqrt(-2.0 * std::log(1.0 - u0));
           const double angle = 2.0 * std::numbers::pi * u;
-          store(i - 1, a + b * radius * std::cos(angle));
-          if (i < n) store(i, a + b * radius * std::sin(angle));
+          store(i - 1, std::fma(b * radius, std::cos(angle), a));
+          if (i < n) store(i, std::fma(b * radius, std::sin(angle), a));
         });
         break;
       }

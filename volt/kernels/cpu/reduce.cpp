@@ -17,11 +17,12 @@ void sum(DType dtype, void* out, const void* in, const StridedLoop& loop) {
       for_each_run<2>(loop, [&](const int64_t* off, int64_t n, const int64_t* st) {
         T* o = o0 + off[0];
         const T* a = i0 + off[1];
-        if (st[0] == 0) {  // the run is reduced into one element
-          T acc = *o;
+        if (st[0] == 0) {  // the run is reduced into one element; floats add in double there
+          using S = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+          S acc = *o;
           for (int64_t i = 0; i < n; ++i)
             acc += a[i * st[1]];
-          *o = acc;
+          *o = static_cast<T>(acc);
         } else if (st[0] == 1 && st[1] == 1) {
           for (int64_t i = 0; i < n; ++i)
             o[i] += a[i];

@@ -170,7 +170,8 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOper
     if (beta == 1) return;
     with_floating_type(dtype, "cuda gemm", [&]<class T>() {
       using Acc = acc_t<T>;
-      scale_kernel<T><<<grid_for(m * n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(c), m, n, ldc, static_cast<Acc>(beta));
+      scale_kernel<T>
+          <<<grid_for(m * n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(c), m, n, ldc, static_cast<Acc>(beta));
     });
     VOLT_CUDA_CHECK_LAUNCH();
     return;

@@ -63,13 +63,12 @@ struct SgdUpdate {
 
   struct Scalars {
     A neg_lr, weight_decay, momentum, one_minus_dampening;
-    bool first;  // the momentum buffers are fresh: they take the gradient itself
   };
   __device__ Scalars scalars() const {
     return {static_cast<A>(-*lr), static_cast<A>(args.weight_decay), static_cast<A>(args.momentum),
-            static_cast<A>(1.0 - args.dampening), *step == 0};
+            static_cast<A>(1.0 - args.dampening)};
   }
-  // g = grad + wd·p; b = g (first step) or μ·b + (1-τ)·g; g = g + μ·b (nesterov) or b; p -= lr·g.
+  // g = grad + wd·p; b = g (fresh buffer) or μ·b + (1-τ)·g; g = g + μ·b (nesterov) or b; p -= lr·g.
   __device__ void operator()(const Scalars& s, const OptimTensor& t, int64_t j) const {
     P* param = static_cast<P*>(t.param);
     const A p = to_acc(param[j]);
@@ -77,7 +76,7 @@ struct SgdUpdate {
     if (args.weight_decay != 0) g = g + s.weight_decay * p;
     if (args.momentum != 0) {
       A* buffer = static_cast<A*>(t.buf1);
-      const A b = s.first ? g : buffer[j] * s.momentum + s.one_minus_dampening * g;
+      const A b = t.fresh ? g : buffer[j] * s.momentum + s.one_minus_dampening * g;
       buffer[j] = b;
       g = args.nesterov ? g + s.momentum * b : b;
     }

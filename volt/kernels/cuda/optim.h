@@ -22,16 +22,16 @@ struct OptimTensor {
   void* buf1;  // SGD: momentum buffer; Adam: exp_avg
   void* buf2;  // Adam: exp_avg_sq
   int64_t n;
+  bool fresh;  // SGD: buf1 was just created, so it takes the gradient itself (as the CPU's first step)
 };
 
 struct SgdArgs {
   double momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
-// lr: f64 scalar on the device; step: i64 scalar on the device, read *before* this step's
-// step_count_increment: 0 means the momentum buffers are fresh and take the gradient itself.
-// (So a parameter that first gets a gradient after step 0 starts from a zero buffer, where the
-// CPU SGD would copy its gradient in.)
+// lr: f64 scalar on the device; step: i64 scalar on the device (unused by SGD: a tensor's
+// `fresh` flag says whether its momentum buffer takes the gradient itself, as the CPU SGD does
+// per parameter).
 void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
               const SgdArgs& args, cudaStream_t stream);
 

@@ -9,10 +9,8 @@
 // element, so the same (seed, counter) gives the same values on both devices.
 //
 // Arithmetic on the uniforms is in double as on the CPU. a + (b - a) * u and a + b * radius *
-// cos(angle) are explicit fmas because GCC contracts them on the x86-64-v3 CPU build (C++ mode
-// defaults to -ffp-contract=fast; checked in the disassembly of cpu/random.cpp.o), so both sides
-// round alike; for the default [0, 1) both forms are exact anyway. A CPU build without FMA
-// (VOLT_CPU_ARCH empty) rounds twice and can differ in the last bit of f64 uniforms.
+// cos(angle) are explicit fmas on both devices (std::fma in cpu/random.cpp), so they round alike
+// whatever the compiler contracts.
 // Box-Muller uses CUDA's log, sqrt, cos and sin, within 1-2 ulp of glibc's, so normal values
 // can differ from the CPU's in the last bits of f64 (and, rarely, by one ulp of f32).
 

@@ -54,8 +54,9 @@ std::vector<kernels::cuda::OptimTensor> Optimizer::fused_tensors(const std::stri
     Tensor& p = params_[i];
     if (!p.grad().defined()) continue;
     keep.push_back(p.grad().contiguous());
+    const bool fresh = !buf1.empty() && !state_[i].count(buf1);
     tensors.push_back({p.data_ptr(), keep.back().data_ptr(), buf1.empty() ? nullptr : buffer(i, buf1).data_ptr(),
-                       buf2.empty() ? nullptr : buffer(i, buf2).data_ptr(), p.numel()});
+                       buf2.empty() ? nullptr : buffer(i, buf2).data_ptr(), p.numel(), fresh});
   }
   return tensors;
 }
@@ -141,6 +142,7 @@ void SGD::step() {
   if (fused_on_cuda()) {
     std::vector<Tensor> keep;
     const auto tensors = fused_tensors(options.momentum != 0 ? "momentum_buffer" : "", "", keep);
+    const cuda::DeviceGuard guard(params_[0].device().index);
     const int device = params_[0].device().index;
     kernels::cuda::sgd_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
                             {options.momentum, options.dampening, options.weight_decay, options.nesterov},
@@ -183,6 +185,7 @@ void Adam::adam_step(bool decoupled) {
   if (fused_on_cuda()) {
     std::vector<Tensor> keep;
     const auto tensors = fused_tensors("exp_avg", "exp_avg_sq", keep);
+    const cuda::DeviceGuard guard(params_[0].device().index);
     const cudaStream_t stream = cuda::current_stream(params_[0].device().index);
     kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), stream);
     kernels::cuda::adam_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
