@@ -1,5 +1,8 @@
 // Dropout: the keep-mask comes from the Philox stream at the generator's (seed, offset), so
 // the CUDA twin draws the identical mask; the scaled mask is saved for backward.
+// Known limit: the counter reaches the kernel as a launch argument, so a step captured as a CUDA
+// graph replays the same mask every time. Invariant 5 wants the offset read from device memory
+// and advanced there; that is still to do.
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
