@@ -197,3 +197,37 @@ TEST(InPlace, LeafRequiringGradUnderGradMode) {
 
 }  // namespace
 }  // namespace volt
+
+namespace volt {
+namespace {
+
+// In-place updates may run all elements at once (on a GPU they do), so inputs overlapping the
+// written memory, and written views holding one location twice, are refused, as in PyTorch.
+TEST(InPlace, RefusesOverlappingInputs) {
+  Tensor x = arange(0, 9, 1, DType::f32).reshape({3, 3});
+  EXPECT_THAT(testing::error_of([&] { x.add_(x.t()); }), ::testing::HasSubstr("overlaps the memory"));
+  Tensor row0 = x.narrow(0, 0, 2), row1 = x.narrow(0, 1, 2);
+  EXPECT_THAT(testing::error_of([&] { row0.copy_(row1); }), ::testing::HasSubstr("overlaps the memory"));
+  EXPECT_THAT(testing::error_of([&] { row0.addcmul_(row1, row0); }), ::testing::HasSubstr("overlaps"));
+  // The very same view, and disjoint parts of one storage, are fine.
+  x.add_(x);
+  EXPECT_EQ(x.to_vector<float>()[8], 16.0f);
+  x.narrow(0, 0, 1).copy_(x.narrow(0, 2, 1));
+  EXPECT_EQ(x.to_vector<float>()[0], 12.0f);
+}
+
+TEST(InPlace, RefusesWritingIntoAnExpandedView) {
+  Tensor base = zeros({3});
+  Tensor expanded = base.unsqueeze(0).expand({2, 3});
+  EXPECT_THAT(testing::error_of([&] {
+                expanded.add_(ones({2, 3}));
+              }),
+              ::testing::HasSubstr("more than one element at one memory location"));
+  EXPECT_THAT(testing::error_of([&] { expanded.mul_(2.0); }), ::testing::HasSubstr("expanded view"));
+  EXPECT_THAT(testing::error_of([&] { expanded.copy_(ones({2, 3})); }), ::testing::HasSubstr("expanded view"));
+  expanded.fill_(1.0);  // one value everywhere: no order to depend on
+  EXPECT_EQ(base.to_vector<float>(), (std::vector<float>{1, 1, 1}));
+}
+
+}  // namespace
+}  // namespace volt

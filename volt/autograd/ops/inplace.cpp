@@ -19,16 +19,47 @@ using kernels::Binary;
 using kernels::Ternary;
 using kernels::Unary;
 
-// Checks that `other` broadcasts to self's shape without growing it.
+// [first, last] element offsets a view can touch in its storage.
+std::pair<int64_t, int64_t> element_range(const Tensor& t) {
+  int64_t last = t.storage_offset();
+  for (int64_t d = 0; d < t.dim(); ++d)
+    last += (t.size(d) - 1) * t.stride(d);
+  return {t.storage_offset(), last};
+}
+
+// An in-place update reads and writes each element of self once, in no promised order (a GPU
+// runs them at once). So self must not hold one location twice (an expanded view), and an
+// input must be self exactly or stay clear of the memory self writes, as PyTorch requires.
+void check_no_internal_overlap(const char* op, const Tensor& self) {
+  for (int64_t d = 0; d < self.dim(); ++d)
+    VOLT_CHECK(self.stride(d) != 0 || self.size(d) <= 1, op, ": ", describe(self),
+               " has more than one element at one memory location (an expanded view); write into a "
+               "contiguous() copy instead");
+}
+
+void check_no_partial_overlap(const char* op, const Tensor& self, const Tensor& other) {
+  if (self.storage() != other.storage() || self.numel() == 0 || other.numel() == 0) return;
+  const bool same_view = self.storage_offset() == other.storage_offset() && self.shape() == other.shape() &&
+                         self.strides() == other.strides();
+  if (same_view) return;
+  const auto [a0, a1] = element_range(self);
+  const auto [b0, b1] = element_range(other);
+  VOLT_CHECK(a1 < b0 || b1 < a0, op, ": the input ", describe(other), " overlaps the memory of ", describe(self),
+             ", which is being written; pass a clone() of it");
+}
+
+// Checks that `other` broadcasts to self's shape without growing it, and does not overlap it.
 void check_broadcast_into(const char* op, const Tensor& self, const Tensor& other) {
   ops::check_defined(op, other);
   ops::check_device(op, {self, other});
   VOLT_CHECK(broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op, ": ", describe(other),
              " does not broadcast to the shape of ", describe(self));
+  check_no_partial_overlap(op, self, other);
 }
 
 Tensor& binary_inplace(const char* op, Binary kind, Tensor& self, const Tensor& other, double alpha) {
   ops::check_inplace(op, self);
+  check_no_internal_overlap(op, self);
   check_broadcast_into(op, self, other);
   ops::check_same_dtype(op, self, other);
   VOLT_DISPATCH(self.device(), binary, kind, self.dtype(), self.data_ptr(), self.data_ptr(), other.data_ptr(),
@@ -39,6 +70,7 @@ Tensor& binary_inplace(const char* op, Binary kind, Tensor& self, const Tensor& 
 
 Tensor& unary_inplace(const char* op, Unary kind, Tensor& self, double scalar) {
   ops::check_inplace(op, self);
+  check_no_internal_overlap(op, self);
   ops::check_floating(op, self);
   ops::check_device(op, {self});
   VOLT_DISPATCH(self.device(), unary, kind, self.dtype(), self.data_ptr(), self.data_ptr(),
@@ -49,6 +81,7 @@ Tensor& unary_inplace(const char* op, Unary kind, Tensor& self, double scalar) {
 
 Tensor& ternary_inplace(const char* op, Ternary kind, Tensor& self, const Tensor& t1, const Tensor& t2, double value) {
   ops::check_inplace(op, self);
+  check_no_internal_overlap(op, self);
   ops::check_floating(op, self);
   check_broadcast_into(op, self, t1);
   check_broadcast_into(op, self, t2);
@@ -99,6 +132,7 @@ Tensor& Tensor::addcdiv_(const Tensor& t1, const Tensor& t2, double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   ops::check_inplace("copy_", *this);
+  check_no_internal_overlap("copy_", *this);
   check_broadcast_into("copy_", *this, src);
   VOLT_DISPATCH(device(), cast, dtype(), data_ptr(), src.dtype(), src.data_ptr(), ops::loop_for(shape(), *this, src));
   bump_version();
