@@ -26,19 +26,22 @@ void BM_MemcpyFloor(benchmark::State& state) {
 
 void BM_Relu(benchmark::State& state) {
   const Tensor x = randn({state.range(0)});
-  for (auto _ : state) benchmark::DoNotOptimize(relu(x));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(relu(x));
   state.SetBytesProcessed(state.iterations() * 2 * state.range(0) * 4);
 }
 
 void BM_AddBroadcastRow(benchmark::State& state) {
   const Tensor x = randn({state.range(0) / 100, 100}), b = randn({100});
-  for (auto _ : state) benchmark::DoNotOptimize(add(x, b));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(add(x, b));
   state.SetBytesProcessed(state.iterations() * 2 * state.range(0) * 4);
 }
 
 void BM_SumDim0(benchmark::State& state) {
   const Tensor x = randn({state.range(0) / 100, 100});
-  for (auto _ : state) benchmark::DoNotOptimize(sum(x, {0}));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(sum(x, {0}));
   state.SetBytesProcessed(state.iterations() * state.range(0) * 4);
 }
 
@@ -46,7 +49,8 @@ void BM_SumDim0(benchmark::State& state) {
 void BM_LinearForward(benchmark::State& state) {
   const int64_t batch = state.range(0), in = state.range(1), out = state.range(2);
   const Tensor x = randn({batch, in}), w = randn({out, in}), b = randn({out});
-  for (auto _ : state) benchmark::DoNotOptimize(linear(x, w, b));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(linear(x, w, b));
   state.counters["FLOP/s"] =
       benchmark::Counter(static_cast<double>(2 * batch * in * out), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -56,7 +60,8 @@ void BM_TrainStep(benchmark::State& state) {
   Generator gen(0);
   nn::Linear fc1(784, 100, true, &gen), fc2(100, 10, true, &gen);
   std::vector<Tensor> params = fc1.parameters();
-  for (const Tensor& p : fc2.parameters()) params.push_back(p);
+  for (const Tensor& p : fc2.parameters())
+    params.push_back(p);
   optim::Adam opt(params, {.lr = 1e-3});
   const Tensor x = rand({batch, 784}, {}, &gen);
   const Tensor y = randint(0, 10, {batch}, DType::i64, &gen);

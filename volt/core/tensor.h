@@ -40,7 +40,7 @@ struct TensorOptions {
 
   TensorOptions() = default;
   TensorOptions(DType t) : dtype_(t), dtype_set_(true) {}  // NOLINT: implicit, as in PyTorch
-  TensorOptions(Device d) : device_(d) {}  // NOLINT
+  TensorOptions(Device d) : device_(d) {}                  // NOLINT
   TensorOptions dtype(DType t) const {
     auto o = *this;
     o.dtype_ = t;

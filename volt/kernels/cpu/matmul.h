@@ -8,7 +8,6 @@
 
 namespace volt::kernels::cpu {
 
-
 // A: [m, k], B: [k, n], C: [m, n] row-major with leading dimension ldc. f32 and f64.
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOperand a, MatrixOperand b, double beta,
           void* c, int64_t ldc);
