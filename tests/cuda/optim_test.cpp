@@ -51,15 +51,13 @@ std::unique_ptr<optim::Optimizer> cpu_optimizer(const Config& c, std::vector<Ten
   return std::make_unique<optim::AdamW>(std::move(params), o);
 }
 
-// One fused step as the op layer runs it: SGD reads the step count before incrementing it
-// (0 = fresh momentum buffers), Adam after (bias corrections for step t).
+// One fused step as the op layer runs it: SGD needs no step count (tensors say whether their
+// momentum buffers are fresh); Adam increments it first (bias corrections for step t).
 void fused_step(const Config& c, DType dtype, const std::vector<OptimTensor>& tensors, Tensor& lr, Tensor& step) {
   auto* lr_p = lr.data_ptr<double>();
   auto* step_p = step.data_ptr<int64_t>();
   if (c.kind == Kind::sgd) {
-    kernels::cuda::sgd_step(dtype, tensors, lr_p, step_p, {c.momentum, c.dampening, c.weight_decay, c.nesterov},
-                            stream());
-    kernels::cuda::step_count_increment(step_p, stream());
+    kernels::cuda::sgd_step(dtype, tensors, lr_p, {c.momentum, c.dampening, c.weight_decay, c.nesterov}, stream());
   } else {
     kernels::cuda::step_count_increment(step_p, stream());
     const optim::AdamOptions d;

@@ -59,7 +59,6 @@ struct SgdUpdate {
   using A = acc_t<P>;
   SgdArgs args;
   const double* lr;
-  const int64_t* step;
 
   struct Scalars {
     A neg_lr, weight_decay, momentum, one_minus_dampening;
@@ -132,18 +131,20 @@ struct AdamUpdate {
   }
 };
 
-// Launches Update<P> over the tensors, kMaxTensors (or 2^31 - 1 blocks) at a time.
-template <template <class> class Update, class Args>
-void launch(const char* op, DType dtype, const std::vector<OptimTensor>& tensors, const Args& args, const double* lr,
-            const int64_t* step, cudaStream_t stream) {
+// Launches the update make.operator()<P>() returns over the tensors, kMaxTensors (or 2^31 - 1
+// blocks) at a time.
+template <class Make>
+void launch(const char* op, DType dtype, const std::vector<OptimTensor>& tensors, const Make& make,
+            cudaStream_t stream) {
   with_floating_type(dtype, op, [&]<class P>() {
-    const Update<P> update{args, lr, step};
+    const auto update = make.template operator()<P>();
+    using Update = std::remove_const_t<decltype(update)>;
     TensorBatch batch{};
     int64_t blocks = 0;
     auto flush = [&] {
       if (batch.count == 0) return;
       batch.first_block[batch.count] = blocks;
-      multi_tensor_kernel<P, Update<P>><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(batch, update);
+      multi_tensor_kernel<P, Update><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(batch, update);
       VOLT_CUDA_CHECK_LAUNCH();
       batch.count = 0;
       blocks = 0;
@@ -165,14 +166,24 @@ __global__ void increment_kernel(int64_t* step) { ++*step; }
 
 }  // namespace
 
-void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
-              const SgdArgs& args, cudaStream_t stream) {
-  launch<SgdUpdate>("cuda sgd_step", dtype, tensors, args, lr, step, stream);
+void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const SgdArgs& args,
+              cudaStream_t stream) {
+  launch(
+      "cuda sgd_step", dtype, tensors,
+      [&]<class P>() {
+        return SgdUpdate<P>{args, lr};
+      },
+      stream);
 }
 
 void adam_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
                const AdamArgs& args, cudaStream_t stream) {
-  launch<AdamUpdate>("cuda adam_step", dtype, tensors, args, lr, step, stream);
+  launch(
+      "cuda adam_step", dtype, tensors,
+      [&]<class P>() {
+        return AdamUpdate<P>{args, lr, step};
+      },
+      stream);
 }
 
 void step_count_increment(int64_t* step, cudaStream_t stream) {

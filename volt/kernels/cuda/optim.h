@@ -29,11 +29,10 @@ struct SgdArgs {
   double momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
-// lr: f64 scalar on the device; step: i64 scalar on the device (unused by SGD: a tensor's
-// `fresh` flag says whether its momentum buffer takes the gradient itself, as the CPU SGD does
-// per parameter).
-void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
-              const SgdArgs& args, cudaStream_t stream);
+// lr: f64 scalar on the device. SGD needs no step count: a tensor's `fresh` flag says whether its
+// momentum buffer takes the gradient itself, as the CPU SGD decides per parameter.
+void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const SgdArgs& args,
+              cudaStream_t stream);
 
 struct AdamArgs {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;

@@ -144,10 +144,9 @@ void SGD::step() {
     const auto tensors = fused_tensors(options.momentum != 0 ? "momentum_buffer" : "", "", keep);
     const cuda::DeviceGuard guard(params_[0].device().index);
     const int device = params_[0].device().index;
-    kernels::cuda::sgd_step(DType::f32, tensors, lr_device().data_ptr<double>(), step_device().data_ptr<int64_t>(),
+    kernels::cuda::sgd_step(DType::f32, tensors, lr_device().data_ptr<double>(),
                             {options.momentum, options.dampening, options.weight_decay, options.nesterov},
                             cuda::current_stream(device));
-    kernels::cuda::step_count_increment(step_device().data_ptr<int64_t>(), cuda::current_stream(device));
     finish_fused_step();
     return;
   }

@@ -38,11 +38,11 @@ class Optimizer {
   // Buffer `name` of parameter i, created as zeros on first use.
   Tensor& buffer(std::size_t i, const std::string& name);
   // True when every parameter is an f32 tensor on one CUDA device: step() is then one fused
-  // launch that reads lr and the step count from device memory (lr_device(), step_device()),
-  // so it needs no host→device traffic and can be replayed from a CUDA graph.
+  // launch that reads lr (and, for Adam, the step count) from device memory (lr_device(),
+  // step_device()), so it needs no host→device traffic and can be replayed from a CUDA graph.
   bool fused_on_cuda() const;
   const Tensor& lr_device();    // f64 scalar on the parameters' device, kept equal to lr()
-  const Tensor& step_device();  // i64 scalar on the parameters' device, kept equal to step_count()
+  const Tensor& step_device();  // i64 scalar on the device; Adam keeps it equal to step_count()
   // For a fused step: one descriptor per parameter that has a gradient, with state buffers
   // `buf1` and `buf2` (none for an empty name). `keep` holds the gradients' contiguous copies
   // alive until the launch is queued.
