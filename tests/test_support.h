@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "volt/core/error.h"
+#include "volt/core/shape.h"
 
 namespace volt::testing {
 
@@ -33,6 +35,19 @@ void expect_error(F&& f, const std::vector<std::string>& parts) {
   const std::string msg = error_of(std::forward<F>(f));
   for (const std::string& part : parts)
     EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+}
+
+// NumPy's broadcast shape of a and b, written out here rather than taken from the library, so
+// tests compare volt against an independent rule (shapes are assumed compatible).
+inline Shape naive_broadcast_shape(const Shape& a, const Shape& b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
+    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
 }
 
 // A fresh directory under the system temp dir, removed with everything in it.

@@ -17,16 +17,7 @@ namespace {
 using testing::error_of;
 using ::testing::HasSubstr;
 
-Shape broadcast(const Shape& a, const Shape& b) {
-  const std::size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
-    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
+using testing::naive_broadcast_shape;
 
 // Row-major index into `shape` of the element that broadcasts to output index `idx`.
 int64_t source_index(const Shape& shape, const std::vector<int64_t>& idx) {
@@ -40,7 +31,7 @@ int64_t source_index(const Shape& shape, const std::vector<int64_t>& idx) {
 // out[i] = f(a[..], b[..]) by walking every output index.
 std::vector<double> naive_binary(const std::vector<double>& a, const Shape& sa, const std::vector<double>& b,
                                  const Shape& sb, const std::function<double(double, double)>& f) {
-  const Shape out = broadcast(sa, sb);
+  const Shape out = naive_broadcast_shape(sa, sb);
   std::vector<double> r;
   std::vector<int64_t> idx(out.size(), 0);
   for (int64_t n = 0; n < numel(out); ++n) {
@@ -89,7 +80,7 @@ TEST(Elementwise, BinaryOpsBroadcastLikeNaiveLoops) {
       Tensor b = rand(sb, dtype, &g) + 0.5;
       const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
       const std::string what = dtype_name(dtype) + shape_str(sa) + shape_str(sb);
-      EXPECT_EQ((a + b).shape(), broadcast(sa, sb)) << what;
+      EXPECT_EQ((a + b).shape(), naive_broadcast_shape(sa, sb)) << what;
       EXPECT_EQ((a + b).dtype(), dtype);
       expect_close((a + b).to_vector<double>(), naive_binary(va, sa, vb, sb, F(std::plus<>())), rel, "add " + what);
       expect_close((a - b).to_vector<double>(), naive_binary(va, sa, vb, sb, F(std::minus<>())), rel, "sub " + what);

@@ -31,13 +31,8 @@ Expected naive_matmul(const Tensor& a, const Tensor& b) {
   if (sb.size() == 1) sb.push_back(1);
   const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
   const Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
-  const std::size_t nb = std::max(ba.size(), bb.size());
-  Shape batch(nb);
-  for (std::size_t i = 0; i < nb; ++i) {
-    const int64_t x = i + ba.size() < nb ? 1 : ba[i + ba.size() - nb];
-    const int64_t y = i + bb.size() < nb ? 1 : bb[i + bb.size() - nb];
-    batch[i] = x == 1 ? y : x;
-  }
+  const Shape batch = testing::naive_broadcast_shape(ba, bb);
+  const std::size_t nb = batch.size();
   auto batch_index = [&](const Shape& own, const std::vector<int64_t>& idx) {
     int64_t flat = 0;
     for (std::size_t d = 0; d < own.size(); ++d)
