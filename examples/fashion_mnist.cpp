@@ -27,10 +27,6 @@
 #include "volt/nn/serialize.h"
 #include "volt/volt.h"
 
-#if VOLT_HAS_CUDA
-#include "volt/core/cuda/runtime.h"
-#endif
-
 using namespace volt;
 
 namespace {
@@ -138,18 +134,13 @@ struct Net : nn::Module {
   std::shared_ptr<nn::Linear> fc2;
 };
 
-// auto: the first GPU when this build has CUDA and a usable device, else the CPU.
+// auto: the first GPU when the CUDA backend is linked in and a device is usable, else the CPU.
 Device pick_device(const std::string& name) {
   if (name == "cpu") return Device::cpu();
-#if VOLT_HAS_CUDA
   if (name == "auto") return cuda::is_available() ? Device::cuda(0) : Device::cpu();
   const Device d = Device::parse(name);
-  cuda::check_device(d.index);
+  check_device_usable("--device", d);
   return d;
-#else
-  if (name == "auto") return Device::cpu();
-  VOLT_FAIL("--device ", name, ": this build of volt has no CUDA backend; use --device cpu");
-#endif
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const std::vector<Tensor>& params,

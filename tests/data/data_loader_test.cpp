@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "volt/autograd/ops.h"
 #include "volt/core/error.h"
 #include "volt/core/philox.h"
 

@@ -1,0 +1,123 @@
+// volt's ops as free functions. Each checks its inputs, allocates its output, calls the
+// kernel for the tensors' device and, when a gradient is needed, records its backward.
+// One file per family in autograd/ops/: both directions of an op are read in one place.
+#pragma once
+
+#include <initializer_list>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "volt/core/generator.h"
+#include "volt/core/tensor.h"
+
+namespace volt {
+
+// --- creation (autograd/ops/factory.cpp; core/tensor.h has empty and from_blob) -------------
+Tensor zeros(const Shape& shape, TensorOptions options = {});
+Tensor ones(const Shape& shape, TensorOptions options = {});
+Tensor full(const Shape& shape, double value, TensorOptions options = {});
+Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {});
+Tensor arange(double end, TensorOptions options = {});
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+// Copies `values` into a new tensor of `shape` (default: 1-D, as torch.tensor of a list; use
+// reshape({}) or scalar_tensor for 0-dim); dtype from T unless the options name one.
+template <class T>
+Tensor tensor(const std::vector<T>& values, const Shape& shape = {}, TensorOptions options = {});
+Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
+Tensor scalar_tensor(double value, TensorOptions options = {});
+
+// Random tensors from `gen` (the default generator when null): same (seed, offset), same values.
+Tensor rand(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
+Tensor randn(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options = DType::i64,
+               Generator* gen = nullptr);
+Tensor bernoulli(const Shape& shape, double p, TensorOptions options = {}, Generator* gen = nullptr);
+
+// Prints as PyTorch does (autograd/print.cpp).
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// --- elementwise (autograd/ops/elementwise.cpp); binary ops broadcast -------------------------
+Tensor add(const Tensor& a, const Tensor& b, double alpha = 1.0);  // a + alpha*b
+Tensor sub(const Tensor& a, const Tensor& b, double alpha = 1.0);  // a - alpha*b
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor abs(const Tensor& x);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double s);
+Tensor operator+(double s, const Tensor& a);
+Tensor operator-(const Tensor& a, double s);
+Tensor operator-(double s, const Tensor& a);
+Tensor operator*(const Tensor& a, double s);
+Tensor operator*(double s, const Tensor& a);
+Tensor operator/(const Tensor& a, double s);
+Tensor operator/(double s, const Tensor& a);
+
+// Comparisons: bool tensors, not differentiable.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+
+// --- shape and copies (autograd/ops/shape.cpp) --------------------------------------------
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Sums `grad` over broadcast dims so it has `shape` (the backward of broadcasting).
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+// --- reductions (autograd/ops/reduction.cpp) ----------------------------------------------
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);  // {}: all
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// --- matrix products (autograd/ops/matmul.cpp) --------------------------------------------
+// 1-D·1-D, 2-D·2-D, and batched with broadcast batch dims, as torch.matmul.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x·Wᵀ + b for x [..., in], weight [out, in], bias [out] (may be undefined).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// "highest" (default): f32 products in full f32. "high": on a GPU they may use TF32 tensor
+// cores. The CPU always computes in full precision.
+void set_matmul_precision(const std::string& precision);
+std::string get_matmul_precision();
+
+// --- softmax and losses (autograd/ops/softmax.cpp, loss.cpp) ------------------------------
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+enum class Reduction { none, mean, sum };
+struct CrossEntropyOptions {
+  Reduction reduction = Reduction::mean;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+};
+// logits [N, C] (or [C]), target i64 class indices [N] (or []), PyTorch semantics: the mean is
+// over non-ignored targets.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
+
+// --- dropout (autograd/ops/dropout.cpp) ---------------------------------------------------
+// In training, zeroes each element with probability p and scales the rest by 1/(1-p); the
+// mask comes from `gen` (default generator when null). Identity when !training or p == 0.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+}  // namespace volt

@@ -1,0 +1,206 @@
+// Elementwise ops: forward through kernels/cpu/elementwise, backward beside each.
+#include "volt/kernels/elementwise.h"
+
+#include "volt/autograd/node.h"
+#include "volt/autograd/ops.h"
+#include "volt/autograd/ops/op_checks.h"
+
+namespace volt {
+namespace {
+
+using kernels::Binary;
+using kernels::Unary;
+
+Tensor unary_out(const char* op, Unary kind, const Tensor& x, double scalar = 0.0) {
+  ops::check_floating(op, x);
+  ops::check_device(op, {x});
+  Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
+  kernels::launch(kernels::unary, x.device(), kind, x.dtype(), y.data_ptr(), x.data_ptr(),
+                  ops::loop_for(x.shape(), y, x), scalar);
+  return y;
+}
+
+Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b, double alpha = 1.0) {
+  ops::check_defined(op, a);
+  ops::check_defined(op, b);
+  ops::check_device(op, {a, b});
+  ops::check_same_dtype(op, a, b);
+  VOLT_CHECK(kind != Binary::div || is_floating(a.dtype()), op, ": integer division is not supported, got ",
+             describe(a), "; convert to a floating dtype first");
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  const DType out_dtype = kernels::is_comparison(kind) ? DType::boolean : a.dtype();
+  Tensor y = empty(shape, TensorOptions(out_dtype).device(a.device()));
+  kernels::launch(kernels::binary, a.device(), kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(),
+                  ops::loop_for(shape, y, a, b), alpha);
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor y = binary_out("add", Binary::add, a, b, alpha);
+  record("AddBackward", y, {a, b}, [sa = a.shape(), sb = b.shape(), alpha](const Tensor& g) {
+    return std::vector<Tensor>{sum_to(g, sa), sum_to(alpha == 1.0 ? g : mul(g, alpha), sb)};
+  });
+  return y;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor y = binary_out("sub", Binary::sub, a, b, alpha);
+  record("SubBackward", y, {a, b}, [sa = a.shape(), sb = b.shape(), alpha](const Tensor& g) {
+    return std::vector<Tensor>{sum_to(g, sa), sum_to(mul(g, -alpha), sb)};
+  });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_out("mul", Binary::mul, a, b);
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  record("MulBackward", y, {a, b},
+         [a = a.detach(), b = b.detach(), need_a, need_b](const Tensor& g) {
+           return std::vector<Tensor>{need_a ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                                      need_b ? sum_to(mul(g, a), b.shape()) : Tensor()};
+         },
+         {a, b});
+  return y;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_out("div", Binary::div, a, b);
+  const bool need_b = b.requires_grad();
+  record("DivBackward", y, {a, b},
+         [a = a.detach(), b = b.detach(), need_b](const Tensor& g) {
+           Tensor ga = sum_to(div(g, b), a.shape());
+           Tensor gb = need_b ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor();
+           return std::vector<Tensor>{ga, gb};
+         },
+         {a, b});
+  return y;
+}
+
+Tensor add(const Tensor& a, double s) {
+  Tensor y = unary_out("add", Unary::add_scalar, a, s);
+  record("AddBackward", y, {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  return y;
+}
+
+Tensor mul(const Tensor& a, double s) {
+  Tensor y = unary_out("mul", Unary::scale, a, s);
+  record("MulBackward", y, {a}, [s](const Tensor& g) { return std::vector<Tensor>{mul(g, s)}; });
+  return y;
+}
+
+Tensor neg(const Tensor& x) {
+  Tensor y = unary_out("neg", Unary::neg, x);
+  record("NegBackward", y, {x}, [](const Tensor& g) { return std::vector<Tensor>{neg(g)}; });
+  return y;
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_out("exp", Unary::exp, x);
+  record("ExpBackward", y, {x}, [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, y)}; }, {y});
+  return y;
+}
+
+Tensor log(const Tensor& x) {
+  Tensor y = unary_out("log", Unary::log, x);
+  record("LogBackward", y, {x}, [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{div(g, x)}; }, {x});
+  return y;
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor y = unary_out("sqrt", Unary::sqrt, x);
+  record("SqrtBackward", y, {x}, [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{div(mul(g, 0.5), y)}; },
+         {y});
+  return y;
+}
+
+Tensor pow(const Tensor& x, double exponent) {
+  Tensor y = unary_out("pow", Unary::pow, x, exponent);
+  record("PowBackward", y, {x},
+         [x = x.detach(), exponent](const Tensor& g) {
+           return std::vector<Tensor>{mul(g, mul(pow(x, exponent - 1.0), exponent))};
+         },
+         {x});
+  return y;
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor y = unary_out("tanh", Unary::tanh, x);
+  record("TanhBackward", y, {x},
+         [y = y.detach()](const Tensor& g) {
+           return std::vector<Tensor>{binary_out("tanh_backward", Binary::tanh_backward, g, y)};
+         },
+         {y});
+  return y;
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = unary_out("sigmoid", Unary::sigmoid, x);
+  record("SigmoidBackward", y, {x},
+         [y = y.detach()](const Tensor& g) {
+           return std::vector<Tensor>{binary_out("sigmoid_backward", Binary::sigmoid_backward, g, y)};
+         },
+         {y});
+  return y;
+}
+
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_out("relu", Unary::relu, x);
+  record("ReluBackward", y, {x},
+         [y = y.detach()](const Tensor& g) {
+           return std::vector<Tensor>{binary_out("relu_backward", Binary::relu_backward, g, y)};
+         },
+         {y});
+  return y;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor y = unary_out("abs", Unary::abs, x);
+  record("AbsBackward", y, {x},
+         [x = x.detach()](const Tensor& g) {
+           const Tensor zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
+           const Tensor sign = sub(gt(x, zero).to(x.dtype()), lt(x, zero).to(x.dtype()));
+           return std::vector<Tensor>{mul(g, sign)};
+         },
+         {x});
+  return y;
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+Tensor operator-(double s, const Tensor& a) { return add(neg(a), s); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
+Tensor operator/(double s, const Tensor& a) { return mul(pow(a, -1.0), s); }
+
+Tensor eq(const Tensor& a, const Tensor& b) { return binary_out("eq", Binary::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return binary_out("ne", Binary::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary_out("lt", Binary::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary_out("le", Binary::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary_out("gt", Binary::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary_out("ge", Binary::ge, a, b); }
+
+Tensor Tensor::operator-() const { return neg(*this); }
+Tensor Tensor::exp() const { return volt::exp(*this); }
+Tensor Tensor::log() const { return volt::log(*this); }
+Tensor Tensor::sqrt() const { return volt::sqrt(*this); }
+Tensor Tensor::pow(double e) const { return volt::pow(*this, e); }
+Tensor Tensor::tanh() const { return volt::tanh(*this); }
+Tensor Tensor::sigmoid() const { return volt::sigmoid(*this); }
+Tensor Tensor::relu() const { return volt::relu(*this); }
+Tensor Tensor::abs() const { return volt::abs(*this); }
+Tensor Tensor::eq(const Tensor& o) const { return volt::eq(*this, o); }
+Tensor Tensor::ne(const Tensor& o) const { return volt::ne(*this, o); }
+Tensor Tensor::lt(const Tensor& o) const { return volt::lt(*this, o); }
+Tensor Tensor::le(const Tensor& o) const { return volt::le(*this, o); }
+Tensor Tensor::gt(const Tensor& o) const { return volt::gt(*this, o); }
+Tensor Tensor::ge(const Tensor& o) const { return volt::ge(*this, o); }
+
+}  // namespace volt

@@ -1,0 +1,125 @@
+// sum, mean, max, argmax over dims. Sums run in a fixed order (deterministic); half types sum
+// in f32, small integers in i64 (as PyTorch).
+#include <algorithm>
+
+#include "volt/autograd/grad_mode.h"
+#include "volt/autograd/node.h"
+#include "volt/autograd/ops.h"
+#include "volt/autograd/ops/op_checks.h"
+#include "volt/kernels/reduce.h"
+
+namespace volt {
+namespace {
+
+// Sorted, unique, wrapped dims; {} means all.
+std::vector<int64_t> reduced_dims(const char* op, const Tensor& x, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> out;
+  if (dims.empty()) {
+    for (int64_t d = 0; d < x.dim(); ++d)
+      out.push_back(d);
+    return out;
+  }
+  for (int64_t d : dims)
+    out.push_back(wrap_dim(d, x.dim(), op));
+  std::sort(out.begin(), out.end());
+  VOLT_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op, ": a dim appears twice");
+  return out;
+}
+
+Shape keepdim_shape(const Shape& shape, const std::vector<int64_t>& dims) {
+  Shape out = shape;
+  for (int64_t d : dims)
+    out[d] = 1;
+  return out;
+}
+
+Shape drop_dims(const Shape& shape, const std::vector<int64_t>& dims) {
+  Shape out;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
+    if (!std::binary_search(dims.begin(), dims.end(), d)) out.push_back(shape[d]);
+  return out;
+}
+
+// [outer, n, inner] around dim d of a contiguous tensor.
+struct Split {
+  int64_t outer, n, inner;
+};
+Split split_at(const Shape& shape, int64_t d) {
+  return {ops::prod(shape, 0, d), shape[d], ops::prod(shape, d + 1, static_cast<int64_t>(shape.size()))};
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  ops::check_defined("sum", x);
+  ops::check_device("sum", {x});
+  if (ops::is_half(x.dtype())) return sum(x.to(DType::f32), dims_in, keepdim).to(x.dtype());
+  if (x.dtype() == DType::boolean || x.dtype() == DType::u8 || x.dtype() == DType::i32)
+    return sum(x.to(DType::i64), dims_in, keepdim);
+  const auto dims = reduced_dims("sum", x, dims_in);
+  const Shape kept = keepdim_shape(x.shape(), dims);
+  Tensor y = zeros(kept, TensorOptions(x.dtype()).device(x.device()));
+  kernels::launch(kernels::sum, x.device(), x.dtype(), y.data_ptr(), x.data_ptr(), ops::loop_for(x.shape(), y, x));
+  if (!keepdim) y = y.view(drop_dims(x.shape(), dims));
+  record("SumBackward", y, {x},
+         [kept, in = x.shape()](const Tensor& g) { return std::vector<Tensor>{g.reshape(kept).expand(in)}; });
+  return y;
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  ops::check_floating("mean", x);
+  const auto dims = reduced_dims("mean", x, dims_in);
+  int64_t count = 1;
+  for (int64_t d : dims)
+    count *= x.shape()[d];
+  return mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(count));
+}
+
+MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
+  ops::check_defined("max", x);
+  ops::check_device("max", {x});
+  VOLT_CHECK(x.dtype() != DType::boolean, "max: not defined for bool tensors");
+  dim = wrap_dim(dim, x.dim(), "max");
+  const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
+  VOLT_CHECK(shape[dim] > 0, "max: cannot reduce over an empty dim of ", describe(x));
+  if (ops::is_half(x.dtype())) {
+    MaxResult r = max(x.to(DType::f32), dim, keepdim);
+    return {r.values.to(x.dtype()), r.indices};
+  }
+  const Tensor xc = x.contiguous();
+  const Split s = split_at(shape, dim);
+  Shape kept = shape;
+  kept[dim] = 1;
+  Tensor values = empty(kept, TensorOptions(x.dtype()).device(x.device()));
+  Tensor indices = empty(kept, TensorOptions(DType::i64).device(x.device()));
+  kernels::launch(kernels::max_dim, x.device(), x.dtype(), values.data_ptr(), indices.data_ptr<int64_t>(),
+                  xc.data_ptr(), s.outer, s.n, s.inner);
+  const Shape out_shape = x.dim() == 0 ? Shape{} : (keepdim ? kept : drop_dims(shape, {dim}));
+  values = values.view(out_shape);
+  indices = indices.view(out_shape);
+  record("MaxBackward", values, {x},
+         [indices = indices.detach(), in = x.shape(), s](const Tensor& g) {
+           Tensor gx = zeros(in, TensorOptions(g.dtype()).device(g.device()));
+           const Tensor gc = g.contiguous();
+           kernels::launch(kernels::max_dim_backward, g.device(), g.dtype(), gx.data_ptr(), gc.data_ptr(),
+                           indices.data_ptr<int64_t>(), s.outer, s.n, s.inner);
+           return std::vector<Tensor>{gx};
+         },
+         {indices});
+  return {values, indices};
+}
+
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  NoGradGuard no_grad;
+  return max(x, dim, keepdim).indices;
+}
+
+Tensor Tensor::sum() const { return volt::sum(*this); }
+Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return volt::sum(*this, dims, keepdim); }
+Tensor Tensor::mean() const { return volt::mean(*this); }
+Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return volt::mean(*this, dims, keepdim); }
+MaxResult Tensor::max(int64_t dim, bool keepdim) const { return volt::max(*this, dim, keepdim); }
+Tensor Tensor::max() const { return volt::max(reshape({-1}), 0).values; }
+Tensor Tensor::argmax(int64_t dim, bool keepdim) const { return volt::argmax(*this, dim, keepdim); }
+
+}  // namespace volt

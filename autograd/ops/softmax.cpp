@@ -1,0 +1,41 @@
+// softmax and log_softmax over one dim.
+#include "volt/kernels/softmax.h"
+
+#include "volt/autograd/node.h"
+#include "volt/autograd/ops.h"
+#include "volt/autograd/ops/op_checks.h"
+
+namespace volt {
+namespace {
+
+Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
+  ops::check_floating(op, x);
+  ops::check_device(op, {x});
+  dim = wrap_dim(dim, x.dim(), op);
+  if (ops::is_half(x.dtype())) return softmax_impl(op, x.to(DType::f32), dim, log).to(x.dtype());
+  const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
+  const int64_t outer = ops::prod(shape, 0, dim), n = shape[dim];
+  const int64_t inner = ops::prod(shape, dim + 1, static_cast<int64_t>(shape.size()));
+  const Tensor xc = x.contiguous();
+  Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
+  kernels::launch(kernels::softmax, x.device(), x.dtype(), y.data_ptr(), xc.data_ptr(), outer, n, inner, log);
+  record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", y, {x},
+         [y = y.detach(), outer, n, inner, log](const Tensor& g) {
+           const Tensor gc = g.contiguous();
+           Tensor gx = empty(y.shape(), TensorOptions(y.dtype()).device(y.device()));
+           kernels::launch(kernels::softmax_backward, y.device(), y.dtype(), gx.data_ptr(), gc.data_ptr(), y.data_ptr(),
+                           outer, n, inner, log);
+           return std::vector<Tensor>{gx};
+         },
+         {y});
+  return y;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl("softmax", x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl("log_softmax", x, dim, true); }
+Tensor Tensor::softmax(int64_t dim) const { return volt::softmax(*this, dim); }
+Tensor Tensor::log_softmax(int64_t dim) const { return volt::log_softmax(*this, dim); }
+
+}  // namespace volt

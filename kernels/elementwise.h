@@ -1,0 +1,145 @@
+// The elementwise kernel family: what each op computes, written once as a functor both devices
+// run, and the entry points that map it over a StridedLoop (kernels/cpu/elementwise.cpp, and
+// kernels/cuda/elementwise.cu in the volt_cuda library).
+//
+// Functors compute in the accumulation type A (float for f16/bf16 storage, invariant 8; the
+// type itself otherwise); the loops load the storage type, convert, apply, convert back.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "volt/core/dtype.h"
+#include "volt/core/stream.h"
+#include "volt/kernels/dispatch.h"
+#include "volt/kernels/strided_loop.h"
+
+namespace volt::kernels {
+
+enum class Unary { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, pow, scale, add_scalar };
+// add/sub: a ± alpha·b. Comparisons write bool. *_backward(grad, y) use the op's output y.
+enum class Binary { add, sub, mul, div, eq, ne, lt, le, gt, ge, relu_backward, tanh_backward, sigmoid_backward };
+// addcmul: a + value·b·c, addcdiv: a + value·b/c.
+enum class Ternary { addcmul, addcdiv };
+
+inline bool is_comparison(Binary op) { return op >= Binary::eq && op <= Binary::ge; }
+
+// y = op(x) with s the op's scalar (pow's exponent, scale's factor, add_scalar's addend).
+template <Unary K>
+struct UnaryOp {
+  template <class A>
+  VOLT_HOST_DEVICE A operator()(A x, A s) const {
+    if constexpr (K == Unary::neg) return -x;
+    if constexpr (K == Unary::exp) return std::exp(x);
+    if constexpr (K == Unary::log) return std::log(x);
+    if constexpr (K == Unary::sqrt) return std::sqrt(x);
+    if constexpr (K == Unary::tanh) return std::tanh(x);
+    if constexpr (K == Unary::sigmoid) return A(1) / (A(1) + std::exp(-x));
+    // relu(NaN) stays NaN, as in PyTorch: the comparison is false for NaN.
+    if constexpr (K == Unary::relu) return x < A(0) ? A(0) : x;
+    if constexpr (K == Unary::abs) return std::abs(x);
+    if constexpr (K == Unary::pow) return std::pow(x, s);
+    if constexpr (K == Unary::scale) return x * s;
+    if constexpr (K == Unary::add_scalar) return x + s;
+  }
+};
+
+// Floating binary ops (comparisons excluded); k is alpha for add and sub.
+template <Binary K>
+struct BinaryOp {
+  template <class A>
+  VOLT_HOST_DEVICE A operator()(A x, A y, A k) const {
+    if constexpr (K == Binary::add) return x + k * y;
+    if constexpr (K == Binary::sub) return x - k * y;
+    if constexpr (K == Binary::mul) return x * y;
+    if constexpr (K == Binary::div) return x / y;
+    // Gradient 0 at y == 0, as PyTorch: relu's subgradient there is taken as 0.
+    if constexpr (K == Binary::relu_backward) return y > A(0) ? x : A(0);
+    if constexpr (K == Binary::tanh_backward) return x * (A(1) - y * y);
+    if constexpr (K == Binary::sigmoid_backward) return x * y * (A(1) - y);
+  }
+};
+
+// Comparisons and integer arithmetic are one instruction each, so a runtime switch inside the
+// loop costs nothing there. Integers compute a ± k·b and a·b in int64 and truncate to T.
+struct CompareOp {
+  Binary kind;
+  template <class A>
+  VOLT_HOST_DEVICE bool operator()(A x, A y) const {
+    switch (kind) {
+      case Binary::eq:
+        return x == y;
+      case Binary::ne:
+        return x != y;
+      case Binary::lt:
+        return x < y;
+      case Binary::le:
+        return x <= y;
+      case Binary::gt:
+        return x > y;
+      default:
+        return x >= y;
+    }
+  }
+};
+
+template <class T>
+struct IntegerOp {
+  Binary kind;
+  int64_t k;
+  VOLT_HOST_DEVICE T operator()(T x, T y) const {
+    switch (kind) {
+      case Binary::add:
+        return static_cast<T>(x + k * y);
+      case Binary::sub:
+        return static_cast<T>(x - k * y);
+      default:
+        return static_cast<T>(x * y);
+    }
+  }
+};
+inline bool is_integer_op(Binary op) { return op == Binary::add || op == Binary::sub || op == Binary::mul; }
+
+template <Ternary K>
+struct TernaryOp {
+  template <class A>
+  VOLT_HOST_DEVICE A operator()(A x, A y, A z, A v) const {
+    if constexpr (K == Ternary::addcmul) return x + v * y * z;
+    if constexpr (K == Ternary::addcdiv) return x + v * y / z;
+  }
+};
+
+// The kernels. out may alias an input exactly (in-place ops): each element is read, then written.
+using UnaryFn = void(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar,
+                     Stream stream);
+using BinaryFn = void(Binary op, DType dtype, void* out, const void* a, const void* b, const StridedLoop& loop,
+                      double alpha, Stream stream);
+using TernaryFn = void(Ternary op, DType dtype, void* out, const void* a, const void* b, const void* c,
+                       const StridedLoop& loop, double value, Stream stream);
+// out = in converted to out_dtype (through float for the half types); a same-dtype cast copies.
+using CastFn = void(DType out_dtype, void* out, DType in_dtype, const void* in, const StridedLoop& loop, Stream stream);
+using FillFn = void(DType dtype, void* out, const StridedLoop& loop, double value, Stream stream);
+
+namespace cpu {
+UnaryFn unary;
+BinaryFn binary;
+TernaryFn ternary;
+CastFn cast;
+FillFn fill;
+}  // namespace cpu
+
+namespace cuda {
+UnaryFn unary;
+BinaryFn binary;
+TernaryFn ternary;
+CastFn cast;
+FillFn fill;
+}  // namespace cuda
+
+extern Kernel<UnaryFn> unary;
+extern Kernel<BinaryFn> binary;
+extern Kernel<TernaryFn> ternary;
+extern Kernel<CastFn> cast;
+extern Kernel<FillFn> fill;
+
+}  // namespace volt::kernels
