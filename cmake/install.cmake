@@ -27,6 +27,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/voltConfigVersion.cmake C
 install(FILES ${PROJECT_BINARY_DIR}/voltConfig.cmake ${PROJECT_BINARY_DIR}/voltConfigVersion.cmake
         DESTINATION ${VOLT_CMAKE_DIR})
 
+file(RELATIVE_PATH VOLT_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
+string(REGEX REPLACE "/$" "" VOLT_PC_TO_PREFIX "${VOLT_PC_TO_PREFIX}")
 configure_file(cmake/volt.pc.in ${PROJECT_BINARY_DIR}/volt.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/volt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 if(VOLT_WITH_CUDA)

@@ -5,11 +5,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define VOLT_HOST_DEVICE __host__ __device__
-#else
-#define VOLT_HOST_DEVICE
-#endif
+#include "volt/core/host_device.h"
 
 namespace volt {
 

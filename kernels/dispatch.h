@@ -20,13 +20,8 @@
 #include "volt/core/device_backend.h"
 #include "volt/core/dtype.h"
 #include "volt/core/error.h"
+#include "volt/core/host_device.h"
 #include "volt/core/stream.h"
-
-#if defined(__CUDACC__)
-#define VOLT_HOST_DEVICE __host__ __device__
-#else
-#define VOLT_HOST_DEVICE
-#endif
 
 namespace volt::kernels {
 

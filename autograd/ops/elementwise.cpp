@@ -1,4 +1,5 @@
-// Elementwise ops: forward through kernels/cpu/elementwise, backward beside each.
+// Elementwise ops: each forward runs one kernel of the elementwise family (kernels/elementwise.h)
+// through kernels::launch, and its backward is recorded right beside it.
 #include "volt/kernels/elementwise.h"
 
 #include "volt/autograd/node.h"

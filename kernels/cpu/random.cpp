@@ -1,3 +1,5 @@
+// The random family on the CPU: Philox blocks walked in element order, the mapping of
+// kernels/random.h, so the CUDA twin draws the same values.
 #include "volt/kernels/random.h"
 
 #include <cmath>

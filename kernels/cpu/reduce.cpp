@@ -1,3 +1,5 @@
+// The reduction family on the CPU: each output element reduced in a fixed order, f32 sums
+// accumulating in double (as the CUDA twin), so results are the same run to run.
 #include "volt/kernels/reduce.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The softmax family on the CPU: one row at a time in the accumulation type, in a fixed order.
 #include "volt/kernels/softmax.h"
 
 #include <cmath>

@@ -1,3 +1,7 @@
+// The elementwise family on CUDA: one templated map kernel over a StridedLoop, instantiated per
+// op with the functors of kernels/elementwise.h (the CPU twin runs the same functors), on the
+// storage type; half types compute in float. Contiguous operands take 16-byte vector loads when
+// every pointer is aligned, with a scalar tail; anything else walks the StridedLoop.
 #include <cstdint>
 #include <utility>
 
