@@ -150,7 +150,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.size(1), out = weight.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = out;
-  const Tensor x2 = x.reshape({-1, in});
+  // Rows spelled out: with in == 0, reshape could not infer a -1 from 0 elements.
+  const Tensor x2 = x.reshape({numel(Shape(x.shape().begin(), x.shape().end() - 1)), in});
   Tensor y = linear_forward(x2, weight, bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();

@@ -23,6 +23,8 @@ std::vector<int64_t> reduced_dims(const char* op, const Tensor& x, const std::ve
     out.push_back(wrap_dim(d, x.dim(), op));
   std::sort(out.begin(), out.end());
   VOLT_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op, ": a dim appears twice");
+  // A 0-dim tensor accepts dim 0 (or -1), as PyTorch: the reduction is over no dim at all.
+  if (x.dim() == 0) out.clear();
   return out;
 }
 
