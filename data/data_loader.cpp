@@ -67,7 +67,7 @@ DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
   const int64_t b = options_.batch_size;
   VOLT_CHECK(b >= 1, "DataLoader: batch_size must be at least 1, got ", b);
   VOLT_CHECK(n >= 1, "DataLoader: the dataset is empty");
-  num_batches_ = options_.drop_last ? n / b : (n + b - 1) / b;
+  num_batches_ = options_.drop_last ? n / b : n / b + (n % b != 0);  // no n + b - 1: b may be near INT64_MAX
   VOLT_CHECK(num_batches_ >= 1, "DataLoader: drop_last with batch_size ", b, " larger than the dataset (", n,
              " samples) leaves no batch");
 }

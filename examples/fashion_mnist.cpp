@@ -11,17 +11,21 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
+#include <system_error>
+#include <type_traits>
 
 #include "volt/data/data_loader.h"
 #include "volt/nn/serialize.h"
@@ -63,12 +67,33 @@ const char* kUsage =
     "  --load FILE          start from this model.safetensors\n"
     "  --summary-json FILE  write the final figures as JSON\n";
 
+// Numbers on the command line are parsed whole, with std::from_chars: no sign for an unsigned
+// value (an istream reads "-1" as 2^64-1), no trailing characters ("10x"), no leading spaces,
+// nothing empty, nothing out of the type's range; and a double must be finite. Each error names
+// the flag and quotes the value.
 template <class T>
-T parse_number(const std::string& flag, const std::string& text) {
-  std::istringstream in(text);
+T parse_integer(const std::string& flag, const std::string& text) {
+  static_assert(std::is_integral_v<T>);
+  VOLT_CHECK(!text.empty(), flag, ": expected a whole number, got an empty value");
+  const bool minus_digits =
+      text.size() > 1 && text[0] == '-' && text.find_first_not_of("0123456789", 1) == std::string::npos;
+  VOLT_CHECK(std::is_signed_v<T> || !minus_digits, flag, ": '", text,
+             "' is negative; expected a whole number from 0 to ", std::numeric_limits<T>::max());
   T value{};
-  in >> value;
-  VOLT_CHECK(in && in.eof(), "bad value '", text, "' for ", flag);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  VOLT_CHECK(ec != std::errc::result_out_of_range, flag, ": '", text, "' is out of range (",
+             std::numeric_limits<T>::min(), " to ", std::numeric_limits<T>::max(), ")");
+  VOLT_CHECK(ec == std::errc() && end == text.data() + text.size(), flag, ": '", text, "' is not a whole number");
+  return value;
+}
+
+double parse_double(const std::string& flag, const std::string& text) {
+  VOLT_CHECK(!text.empty(), flag, ": expected a number, got an empty value");
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  VOLT_CHECK(ec != std::errc::result_out_of_range, flag, ": '", text, "' is out of the range of a double");
+  VOLT_CHECK(ec == std::errc() && end == text.data() + text.size(), flag, ": '", text, "' is not a number");
+  VOLT_CHECK(std::isfinite(value), flag, ": '", text, "' is not a finite number");
   return value;
 }
 
@@ -84,19 +109,19 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
     VOLT_CHECK(i + 1 < argc, "missing value for ", flag);
     const std::string value = argv[++i];
     if (flag == "--epochs")
-      o.epochs = parse_number<int64_t>(flag, value);
+      o.epochs = parse_integer<int64_t>(flag, value);
     else if (flag == "--batch-size")
-      o.batch_size = parse_number<int64_t>(flag, value);
+      o.batch_size = parse_integer<int64_t>(flag, value);
     else if (flag == "--lr")
-      o.lr = parse_number<double>(flag, value);
+      o.lr = parse_double(flag, value);
     else if (flag == "--optimizer")
       o.optimizer = value;
     else if (flag == "--momentum")
-      o.momentum = parse_number<double>(flag, value);
+      o.momentum = parse_double(flag, value);
     else if (flag == "--weight-decay")
-      o.weight_decay = parse_number<double>(flag, value), weight_decay_given = true;
+      o.weight_decay = parse_double(flag, value), weight_decay_given = true;
     else if (flag == "--seed")
-      o.seed = parse_number<uint64_t>(flag, value);
+      o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
     else if (flag == "--data")
@@ -110,9 +135,12 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
     else
       VOLT_FAIL("unknown option ", flag, " (see --help)");
   }
-  VOLT_CHECK(o.epochs >= 0, "--epochs must be >= 0");
-  VOLT_CHECK(o.batch_size > 0, "--batch-size must be positive");
-  VOLT_CHECK(o.lr > 0, "--lr must be positive");
+  VOLT_CHECK(o.epochs >= 0, "--epochs: must be 0 (evaluate only) or more, got ", o.epochs);
+  VOLT_CHECK(o.batch_size > 0, "--batch-size: must be positive, got ", o.batch_size);
+  VOLT_CHECK(o.lr > 0, "--lr: must be positive, got ", o.lr);
+  // The optimizers refuse these too, but later and without the flag's name.
+  VOLT_CHECK(o.momentum >= 0, "--momentum: must be 0 or more, got ", o.momentum);
+  VOLT_CHECK(o.weight_decay >= 0, "--weight-decay: must be 0 or more, got ", o.weight_decay);
   VOLT_CHECK(o.optimizer == "sgd" || o.optimizer == "adam" || o.optimizer == "adamw",
              "--optimizer must be sgd, adam or adamw, got ", o.optimizer);
   VOLT_CHECK(o.device == "auto" || o.device == "cpu" || o.device.rfind("cuda", 0) == 0,

@@ -1,5 +1,8 @@
 #include "volt/nn/module.h"
 
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "volt/autograd/grad_mode.h"
@@ -27,6 +30,35 @@ void collect(const Module& m, const std::string& prefix, bool recurse, Get get,
   if (!recurse) return;
   for (const auto& [name, child] : m.named_children())
     collect(*child, prefix + name + ".", true, get, out);
+}
+
+// The first value of floating `src` that integer `dst` cannot hold (NaN, ±inf, or out of range
+// after truncation toward zero), if any. The cast would saturate it (kernels/elementwise.h,
+// convert_to), silently; a checkpoint is untrusted input, so loading refuses it instead. Found by
+// tests/fuzz/state_dict_fuzzer (an F64 1e180 into an i64 buffer, then undefined behaviour).
+std::optional<double> first_unrepresentable(const Tensor& src, DType dst) {
+  if (!is_floating(src.dtype()) || !is_integral(dst) || dst == DType::boolean) return std::nullopt;
+  int digits = 0;  // value bits: the range is [-2^digits, 2^digits) signed, [0, 2^digits) unsigned
+  bool is_signed = true;
+  switch (dst) {
+    case DType::i32:
+      digits = std::numeric_limits<int32_t>::digits;
+      break;
+    case DType::i64:
+      digits = std::numeric_limits<int64_t>::digits;
+      break;
+    case DType::u8:
+      digits = std::numeric_limits<uint8_t>::digits, is_signed = false;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const double hi = std::ldexp(1.0, digits), lo = is_signed ? -hi : 0.0;  // both exact in double
+  for (double v : src.detach().to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>()) {
+    const double t = std::trunc(v);
+    if (!(t >= lo && t < hi)) return v;  // NaN fails both
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -152,9 +184,13 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
       if (strict) problems << "\n  missing key: " << name;
       continue;
     }
-    if (it->second.shape() != t.shape())
+    if (it->second.shape() != t.shape()) {
       problems << "\n  size mismatch for " << name << ": checkpoint has " << shape_str(it->second.shape())
                << ", the module has " << shape_str(t.shape());
+    } else if (const auto bad = first_unrepresentable(it->second, t.dtype())) {
+      problems << "\n  value out of range for " << name << ": checkpoint's " << it->second.dtype() << " holds " << *bad
+               << ", which the module's " << t.dtype() << " cannot hold";
+    }
   }
   if (strict)
     for (const auto& [name, t] : state)

@@ -63,6 +63,7 @@ class Sequential : public Module {
 class CrossEntropyLoss : public Module {
  public:
   explicit CrossEntropyLoss(CrossEntropyOptions options = {}) : options(options) {}
+  using Module::forward;  // Module's single-input forward stays visible (it throws: a loss takes two)
   Tensor forward(const Tensor& logits, const Tensor& target) { return cross_entropy(logits, target, options); }
   Tensor operator()(const Tensor& logits, const Tensor& target) { return forward(logits, target); }
 

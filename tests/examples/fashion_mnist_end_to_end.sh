@@ -1,17 +1,54 @@
 #!/usr/bin/env bash
-# End to end: one epoch of the main job on the real data, its files read back by volt
-# (--load --epochs 0) and by the reference safetensors + numpy, and bad weight files refused.
-# Exits 77 (CTest: skipped) when the Fashion-MNIST files are not installed.
+# End to end: bad numbers on the command line refused, one epoch of the main job on the real
+# data, its files read back by volt (--load --epochs 0) and by the reference safetensors + numpy,
+# and bad weight files refused. Exits 77 (CTest: skipped) when the Fashion-MNIST files are not
+# installed, after the flag checks, which need no data.
 set -euo pipefail
 bin=$1
 src=$2
 data=${VOLT_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# refuse TEXT ARGS...: the program exits 1 (its error exit) with TEXT in its message. Flags are
+# parsed before anything is read, and --data names no folder, so nothing trains if one slips by.
+refuse() {
+  local want=$1 rc=0
+  shift
+  "$bin" --data "$out/no-data" --out "$out/flags" "$@" >/dev/null 2>"$out/err" || rc=$?
+  [ "$rc" -eq 1 ] || { echo "fashion_mnist $* exited $rc, expected 1:"; cat "$out/err"; exit 1; }
+  grep -qF -- "$want" "$out/err" || { echo "fashion_mnist $*: the error does not say \"$want\":"; cat "$out/err"; exit 1; }
+}
+refuse "--seed: '-1' is negative" --seed -1
+refuse "--seed: '18446744073709551616' is out of range" --seed 18446744073709551616
+refuse "--seed: '+5' is not a whole number" --seed +5
+refuse "--seed: '-x' is not a whole number" --seed -x
+refuse "--epochs: '10x' is not a whole number" --epochs 10x
+refuse "--epochs: expected a whole number, got an empty value" --epochs ""
+refuse "--epochs: must be 0 (evaluate only) or more, got -1" --epochs -1
+refuse "--epochs: '99999999999999999999' is out of range" --epochs 99999999999999999999
+refuse "--batch-size: must be positive, got 0" --batch-size 0
+refuse "--batch-size: must be positive, got -64" --batch-size -64
+refuse "--batch-size: ' 64' is not a whole number" --batch-size " 64"
+refuse "--batch-size: '6.4' is not a whole number" --batch-size 6.4
+refuse "--lr: 'nan' is not a finite number" --lr nan
+refuse "--lr: 'inf' is not a finite number" --lr inf
+refuse "--lr: must be positive, got 0" --lr 0
+refuse "--lr: must be positive, got -0.1" --lr -0.1
+refuse "--lr: '1e400' is out of the range of a double" --lr 1e400
+refuse "--lr: '0.1.2' is not a number" --lr 0.1.2
+refuse "--lr: expected a number, got an empty value" --lr ""
+refuse "--momentum: must be 0 or more, got -0.5" --momentum -0.5
+refuse "--momentum: 'NaN' is not a finite number" --momentum NaN
+refuse "--weight-decay: '-inf' is not a finite number" --weight-decay -inf
+refuse "--weight-decay: must be 0 or more, got -0.001" --weight-decay -1e-3
+refuse "--weight-decay: '1e-2x' is not a number" --weight-decay 1e-2x
+refuse "missing value for --seed" --seed
+
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
   exit 77
 fi
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 
 "$bin" --epochs 1 --seed 3 --out "$out/run" --summary-json "$out/summary.json" >"$out/log"
 accuracy=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['test_accuracy'])" "$out/summary.json")
@@ -23,7 +60,9 @@ done
 [ "$(wc -l <"$out/run/metrics.csv")" -eq 2 ] || { echo "metrics.csv should hold a header and one epoch"; exit 1; }
 
 # The saved weights evaluate to the same accuracy in volt and in an independent numpy forward.
-"$bin" --load "$out/run/model.safetensors" --epochs 0 --out "$out/eval" --summary-json "$out/eval.json" >/dev/null
+# (The largest seed is a valid one: it only changes the initial weights, which --load replaces.)
+"$bin" --load "$out/run/model.safetensors" --epochs 0 --seed 18446744073709551615 --out "$out/eval" \
+  --summary-json "$out/eval.json" >/dev/null
 python3 - "$out/summary.json" "$out/eval.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p))["test_accuracy"] for p in sys.argv[1:3])

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -618,6 +619,76 @@ TEST_F(SafetensorsTest, ErrorMessagesCutLongNamesShort) {
       [&] { load_safetensors_from_string(file_bytes("{" + entry(name, "\"X\"", "[1]", "[0,1]") + "}", "a")); });
   EXPECT_NE(msg.find("unsupported dtype"), std::string::npos);
   EXPECT_LT(msg.size(), 400u) << msg;
+}
+
+// --- load_state_dict of a loaded file (found by tests/fuzz/state_dict_fuzzer) --------------------
+
+// A module with integer buffers beside a floating parameter, as BatchNorm's num_batches_tracked.
+struct WithIntegerBuffers : Module {
+  WithIntegerBuffers() {
+    register_parameter("weight", zeros({2}));
+    register_buffer("steps", zeros({}, TensorOptions(DType::i64)));
+    register_buffer("count", zeros({2}, TensorOptions(DType::i32)));
+    register_buffer("mask", zeros({2}, TensorOptions(DType::u8)));
+  }
+};
+
+// The fuzzer's file, cut down: an F64 scalar 4.27e180 for the i64 buffer. Converting it was
+// undefined behaviour in the cast kernel (UBSan: "outside the range of representable values").
+TEST_F(SafetensorsTest, LoadStateDictRefusesFloatsAnIntegerBufferCannotHold) {
+  const std::string header = R"({"steps":{"dtype":"F64","shape":[],"data_offsets":[0,8]}})";
+  std::string buffer(8, '\0');
+  const double found = 4.27256e+180;
+  std::memcpy(buffer.data(), &found, 8);
+  const StateDict state = load_safetensors_from_string(file_bytes(header, buffer));
+  for (const bool strict : {true, false}) {
+    WithIntegerBuffers m;
+    const std::string msg = error_of([&] { m.load_state_dict(state, strict); });
+    EXPECT_NE(msg.find("value out of range for steps"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("f64 holds 4.27256e+180"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("i64 cannot hold"), std::string::npos) << msg;
+  }
+
+  // Each value at the edges of each integer dtype, alone in an otherwise fitting state dict; the
+  // module is left as it was when one is refused.
+  const double two63 = std::ldexp(1.0, 63), two31 = std::ldexp(1.0, 31);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    const char* name;
+    Tensor value;
+    bool fits;
+  };
+  const std::vector<Case> cases = {
+      {"steps", tensor<double>({-two63}).reshape({}), true},
+      {"steps", tensor<double>({two63}).reshape({}), false},
+      {"steps", tensor<float>({static_cast<float>(nan)}).reshape({}), false},
+      {"steps", tensor<float>({-1e30f}).reshape({}), false},
+      {"steps", tensor<double>({-9.9}).reshape({}), true},
+      {"count", tensor<double>({two31 - 0.5, -two31 - 0.5}), true},
+      {"count", tensor<double>({0, two31}), false},
+      {"count", tensor<float>({1.0f, -static_cast<float>(inf)}).to(DType::f16), false},
+      {"count", tensor<float>({1.0f, -2.0f}).to(DType::bf16), true},
+      {"mask", tensor<float>({255.9f, -0.9f}), true},
+      {"mask", tensor<float>({256.0f, 0.0f}), false},
+      {"mask", tensor<float>({-1.0f, 0.0f}), false},
+      {"mask", tensor<int64_t>({300, -1}), true},  // integer to integer: defined (modular), as in PyTorch
+  };
+  for (const Case& c : cases) {
+    WithIntegerBuffers m;
+    StateDict state = m.state_dict();
+    for (auto& [name, t] : state)
+      t = t.clone();
+    const StateDict before = state;
+    state[c.name] = c.value;
+    const std::string msg = error_of([&] { m.load_state_dict(state); });
+    if (c.fits) {
+      EXPECT_EQ(msg, "(no volt::Error thrown)") << c.name << " " << c.value;
+      continue;
+    }
+    EXPECT_NE(msg.find(std::string("value out of range for ") + c.name), std::string::npos) << msg;
+    for (const auto& [name, t] : m.state_dict())
+      expect_identical(t, before.at(name), name);
+  }
 }
 
 }  // namespace
