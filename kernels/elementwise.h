@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "volt/core/dtype.h"
 #include "volt/core/stream.h"
@@ -23,6 +24,23 @@ enum class Binary { add, sub, mul, div, eq, ne, lt, le, gt, ge, relu_backward, t
 enum class Ternary { addcmul, addcdiv };
 
 inline bool is_comparison(Binary op) { return op >= Binary::eq && op <= Binary::ge; }
+
+// A value converted to type O for cast and fill. C++ leaves a float outside an integer type's
+// range undefined; here NaN becomes 0 and a value beyond the range its nearest end, otherwise it
+// truncates toward zero, as a GPU's cvt.rzi does, so both devices agree on every value.
+template <class O, class A>
+VOLT_HOST_DEVICE O convert_to(A x) {
+  if constexpr (std::is_integral_v<O> && !std::is_same_v<O, bool> && std::is_floating_point_v<A>) {
+    constexpr O kMax = std::is_signed_v<O> ? O((uint64_t{1} << (8 * sizeof(O) - 1)) - 1) : O(~O(0));
+    constexpr O kMin = std::is_signed_v<O> ? O(-kMax - 1) : O(0);
+    if (!(x == x)) return O(0);
+    if (x <= static_cast<A>(kMin)) return kMin;
+    if (x >= static_cast<A>(kMax)) return kMax;  // kMax as A may round up (2^63 for i64): still right
+    return static_cast<O>(x);
+  } else {
+    return static_cast<O>(x);
+  }
+}
 
 // y = op(x) with s the op's scalar (pow's exponent, scale's factor, add_scalar's addend).
 template <Unary K>
@@ -116,7 +134,8 @@ using BinaryFn = void(Binary op, DType dtype, void* out, const void* a, const vo
                       double alpha, Stream stream);
 using TernaryFn = void(Ternary op, DType dtype, void* out, const void* a, const void* b, const void* c,
                        const StridedLoop& loop, double value, Stream stream);
-// out = in converted to out_dtype (through float for the half types); a same-dtype cast copies.
+// out = in converted to out_dtype (through float for the half types, by convert_to for integer
+// outputs); a same-dtype cast copies.
 using CastFn = void(DType out_dtype, void* out, DType in_dtype, const void* in, const StridedLoop& loop, Stream stream);
 using FillFn = void(DType dtype, void* out, const StridedLoop& loop, double value, Stream stream);
 

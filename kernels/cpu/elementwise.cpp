@@ -90,7 +90,7 @@ void cast(DType out_dtype, void* out, DType in_dtype, const void* in, const Stri
     dispatch_all(in_dtype, "cast", [&]<class I>() {
       // Through float for the half types, whose conversions to integers go via float anyway.
       map(
-          loop, [](I x) { return static_cast<O>(static_cast<acc_t<I>>(x)); }, static_cast<O*>(out),
+          loop, [](I x) { return convert_to<O>(static_cast<acc_t<I>>(x)); }, static_cast<O*>(out),
           static_cast<const I*>(in));
     });
   });
@@ -98,7 +98,7 @@ void cast(DType out_dtype, void* out, DType in_dtype, const void* in, const Stri
 
 void fill(DType dtype, void* out, const StridedLoop& loop, double value, Stream) {
   dispatch_all(dtype, "fill", [&]<class T>() {
-    const T v = static_cast<T>(static_cast<acc_t<T>>(value));
+    const T v = std::is_integral_v<T> ? convert_to<T>(value) : static_cast<T>(static_cast<acc_t<T>>(value));
     map(
         loop, [v]() { return v; }, static_cast<T*>(out));
   });

@@ -117,7 +117,10 @@ template <class O>
 struct CastOp {
   template <class I>
   __device__ O operator()(I x) const {
-    return from_value<O>(to_acc(x));
+    if constexpr (std::is_integral_v<O>)
+      return convert_to<O>(to_acc(x));
+    else
+      return from_value<O>(to_acc(x));
   }
 };
 
@@ -195,7 +198,12 @@ void cast(DType out_dtype, void* out, DType in_dtype, const void* in, const Stri
 
 void fill(DType dtype, void* out, const StridedLoop& loop, double value, Stream stream) {
   dispatch_all(dtype, "fill", [&]<class T>() {
-    launch_map(loop, native(stream), FillOp<T>{from_value<T>(static_cast<acc_t<T>>(value))}, static_cast<T*>(out));
+    T v;
+    if constexpr (std::is_integral_v<T>)
+      v = convert_to<T>(value);
+    else
+      v = from_value<T>(static_cast<acc_t<T>>(value));
+    launch_map(loop, native(stream), FillOp<T>{v}, static_cast<T*>(out));
   });
 }
 

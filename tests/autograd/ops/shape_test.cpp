@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "test_support.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
@@ -269,6 +272,26 @@ TEST(View, ViewsPropagateGradients) {
   Tensor z = tensor({1.0, 2.0}).requires_grad_();
   z.view({2, 1}).expand({2, 3}).sum().backward();
   EXPECT_EQ(z.grad().to_vector<float>(), (std::vector<float>{3, 3}));
+}
+
+// A float outside an integer dtype's range has no C++ conversion (it is undefined behaviour,
+// found by fuzzing load_state_dict); volt saturates, NaN to 0, as a GPU's conversion does.
+TEST(Cast, FloatsOutsideAnIntegerRangeSaturate) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor x = tensor({1e300, -1e300, nan, 3.7, -3.7, 9.3e18, -9.3e18}, DType::f64);
+  EXPECT_EQ(x.to(DType::i64).to_vector<int64_t>(),
+            (std::vector<int64_t>{INT64_MAX, INT64_MIN, 0, 3, -3, INT64_MAX, INT64_MIN}));
+  EXPECT_EQ(x.to(DType::i32).to_vector<int32_t>(),
+            (std::vector<int32_t>{INT32_MAX, INT32_MIN, 0, 3, -3, INT32_MAX, INT32_MIN}));
+  EXPECT_EQ(tensor({-5.0, 300.0, 2.9, nan, 255.0}, DType::f32).to(DType::u8).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{0, 255, 2, 0, 255}));
+  EXPECT_EQ(tensor({3e9, -3e9}, DType::f16).to(DType::i32).to_vector<int32_t>(),  // f16 holds inf
+            (std::vector<int32_t>{INT32_MAX, INT32_MIN}));
+  EXPECT_EQ(full({2}, 1e300, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{INT64_MAX, INT64_MAX}));
+  EXPECT_EQ(scalar_tensor(-1e300, DType::f64).item<int64_t>(), INT64_MIN);
+  // In range, a conversion still truncates toward zero, and exact values stay exact.
+  EXPECT_EQ(tensor({-2147483648.0, 2147483647.0, -0.9}, DType::f64).to(DType::i32).to_vector<int32_t>(),
+            (std::vector<int32_t>{INT32_MIN, INT32_MAX, 0}));
 }
 
 }  // namespace
