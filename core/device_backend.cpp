@@ -44,6 +44,18 @@ DeviceBackend& backend_of(Device device, const char* op) {
   return *find_device_backend(device.type);
 }
 
+namespace {
+
+// The registered backend of a non-CPU device, without checking the device again: for the
+// launch path, whose op has checked it already (the backend still refuses a bad index).
+DeviceBackend& registered_backend(Device device, const char* op) {
+  DeviceBackend* b = find_device_backend(device.type);
+  VOLT_CHECK(b != nullptr, op, ": ", device, " cannot be used: ", kNoCudaBackend);
+  return *b;
+}
+
+}  // namespace
+
 Allocator* allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
   return backend_of(device, "allocate").allocator(device.index);
@@ -51,7 +63,7 @@ Allocator* allocator_for(Device device) {
 
 Stream current_stream(Device device) {
   if (device.is_cpu()) return Stream{};
-  return backend_of(device, "current_stream").current_stream(device.index);
+  return registered_backend(device, "current_stream").current_stream(device.index);
 }
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) {
@@ -66,7 +78,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 DeviceGuard::DeviceGuard(Device device) {
   if (device.is_cpu()) return;
-  backend_ = &backend_of(device, "DeviceGuard");
+  backend_ = &registered_backend(device, "DeviceGuard");
   previous_ = backend_->exchange_device(device.index);
 }
 

@@ -46,6 +46,8 @@ bool is_floating(DType t) { return t == DType::f32 || t == DType::f64 || t == DT
 
 bool is_integral(DType t) { return !is_floating(t); }
 
+bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
+
 std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 
 }  // namespace volt

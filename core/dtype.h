@@ -13,6 +13,7 @@ std::size_t itemsize(DType t);
 const char* dtype_name(DType t);  // "f32", "f64", ... as printed in errors
 bool is_floating(DType t);
 bool is_integral(DType t);  // integer types and bool
+bool is_half(DType t);      // f16 or bf16: storage types computed in f32
 std::ostream& operator<<(std::ostream& os, DType t);
 
 }  // namespace volt

@@ -21,7 +21,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
                  (single && target_in.dim() == 0),
              op, ": expected logits [N, C] with target [N] (or [C] with []), got ", describe(logits_in), " and ",
              describe(target_in));
-  if (ops::is_half(logits_in.dtype())) {
+  if (is_half(logits_in.dtype())) {
     return cross_entropy(logits_in.to(DType::f32), target_in, options).to(logits_in.dtype());
   }
   const Tensor logits = single ? logits_in.unsqueeze(0) : logits_in;

@@ -75,7 +75,7 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b) {
 
 // The primitive: [m,k]·[k,n] or [B,m,k]·[B,k,n].
 Tensor mm(const Tensor& a, const Tensor& b) {
-  if (ops::is_half(a.dtype()) && a.device().is_cpu()) return mm(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
+  if (is_half(a.dtype()) && a.device().is_cpu()) return mm(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   Tensor c = gemm_batched(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   record(a.dim() == 3 ? "BmmBackward" : "MmBackward", c, {a, b},
@@ -143,7 +143,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     VOLT_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ", describe(bias),
                " does not match weight ", describe(weight));
   }
-  if (ops::is_half(x.dtype()) && x.device().is_cpu()) {
+  if (is_half(x.dtype()) && x.device().is_cpu()) {
     return linear(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : Tensor())
         .to(x.dtype());
   }

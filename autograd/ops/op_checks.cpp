@@ -37,8 +37,6 @@ void check_inplace(const char* op, const Tensor& self) {
              "or use the out-of-place op");
 }
 
-bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
-
 kernels::StridedLoop loop_for(const Shape& shape, const Tensor& out) {
   return kernels::make_strided_loop(shape, {{out.shape(), out.strides()}});
 }

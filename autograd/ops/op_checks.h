@@ -20,8 +20,6 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 // In-place ops refuse tensors that autograd would have to track.
 void check_inplace(const char* op, const Tensor& self);
 
-bool is_half(DType t);  // f16 or bf16: computed through f32 on the CPU
-
 // Loop over `shape` with `out` first and the inputs after it.
 kernels::StridedLoop loop_for(const Shape& shape, const Tensor& out);
 kernels::StridedLoop loop_for(const Shape& shape, const Tensor& out, const Tensor& a);

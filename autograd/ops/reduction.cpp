@@ -55,7 +55,7 @@ Split split_at(const Shape& shape, int64_t d) {
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   ops::check_defined("sum", x);
   ops::check_device("sum", {x});
-  if (ops::is_half(x.dtype())) return sum(x.to(DType::f32), dims_in, keepdim).to(x.dtype());
+  if (is_half(x.dtype())) return sum(x.to(DType::f32), dims_in, keepdim).to(x.dtype());
   if (x.dtype() == DType::boolean || x.dtype() == DType::u8 || x.dtype() == DType::i32)
     return sum(x.to(DType::i64), dims_in, keepdim);
   const auto dims = reduced_dims("sum", x, dims_in);
@@ -84,7 +84,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   dim = wrap_dim(dim, x.dim(), "max");
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
   VOLT_CHECK(shape[dim] > 0, "max: cannot reduce over an empty dim of ", describe(x));
-  if (ops::is_half(x.dtype())) {
+  if (is_half(x.dtype())) {
     MaxResult r = max(x.to(DType::f32), dim, keepdim);
     return {r.values.to(x.dtype()), r.indices};
   }

@@ -240,7 +240,6 @@ Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
   const std::string why = device_unusable_reason(target);
   VOLT_CHECK(why.empty(), "to: cannot move ", describe(*this), " to ", target, ": ", why);
-  check_device_usable("to", device());
   const Tensor src = contiguous();
   Tensor y = empty(shape(), TensorOptions(dtype()).device(target));
   copy_bytes(y.data_ptr(), target, src.data_ptr(), src.device(), src.nbytes());

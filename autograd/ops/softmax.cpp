@@ -12,7 +12,7 @@ Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
   ops::check_floating(op, x);
   ops::check_device(op, {x});
   dim = wrap_dim(dim, x.dim(), op);
-  if (ops::is_half(x.dtype())) return softmax_impl(op, x.to(DType::f32), dim, log).to(x.dtype());
+  if (is_half(x.dtype())) return softmax_impl(op, x.to(DType::f32), dim, log).to(x.dtype());
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
   const int64_t outer = ops::prod(shape, 0, dim), n = shape[dim];
   const int64_t inner = ops::prod(shape, dim + 1, static_cast<int64_t>(shape.size()));

@@ -20,10 +20,7 @@ class CudaBackend final : public DeviceBackend {
   Stream current_stream(int index) override { return Stream{Device::cuda(index), cuda::current_stream(index)}; }
   int exchange_device(int index) override {
     check_device(index);
-    int previous = 0;
-    VOLT_CUDA_CHECK(cudaGetDevice(&previous));
-    if (previous != index) VOLT_CUDA_CHECK(cudaSetDevice(index));
-    return previous;
+    return cuda::exchange_device(index);
   }
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) override {
     cuda::copy_bytes(dst, dst_device, src, src_device, n);

@@ -55,10 +55,14 @@ void check_device(int index) {
              count, " CUDA device(s)");
 }
 
-DeviceGuard::DeviceGuard(int index) {
-  VOLT_CUDA_CHECK(cudaGetDevice(&previous_));
-  if (previous_ != index) VOLT_CUDA_CHECK(cudaSetDevice(index));
+int exchange_device(int index) {
+  int previous = 0;
+  VOLT_CUDA_CHECK(cudaGetDevice(&previous));
+  if (previous != index) VOLT_CUDA_CHECK(cudaSetDevice(index));
+  return previous;
 }
+
+DeviceGuard::DeviceGuard(int index) : previous_(exchange_device(index)) {}
 
 DeviceGuard::~DeviceGuard() {
   int now = -1;

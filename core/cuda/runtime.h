@@ -36,6 +36,9 @@ std::string driver_unavailable_reason();
 // Throws volt::Error unless `index` names a usable device.
 void check_device(int index);
 
+// Makes `index` the calling thread's current device; returns the one that was.
+int exchange_device(int index);
+
 // Makes `index` the current device for its lifetime.
 class DeviceGuard {
  public:

@@ -9,7 +9,6 @@
 namespace volt::optim {
 namespace {
 
-bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
 // The fused kernels keep f16/bf16 parameters' state in f32 (invariant 8: master values in f32).
 DType state_dtype(const Tensor& param) { return is_half(param.dtype()) ? DType::f32 : param.dtype(); }
 
