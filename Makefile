@@ -1,5 +1,6 @@
-# The two commands: `make test` and `make train` (./make.sh runs them on a machine without make).
-# Both set up the machine first with scripts/bootstrap (quiet when there is nothing to do).
+# The two commands: `make test` and `make train`. On a machine without make, run
+# scripts/bootstrap first (the README's `scripts/bootstrap && make test`), which installs it.
+# Both set up the machine first with scripts/bootstrap too (quiet when there is nothing to do).
 JOBS ?= $(shell nproc)
 PRESET ?= default
 TRAIN_ARGS ?=
@@ -11,9 +12,7 @@ TEST_ENV = PATH="$(CURDIR)/build/venv/bin:$$PATH"
 all: build
 
 bootstrap:
-ifneq ($(VOLT_BOOTSTRAPPED),1)
 	@scripts/bootstrap
-endif
 
 build: bootstrap
 	@cmake --preset $(PRESET)
@@ -24,7 +23,7 @@ test: build
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the tests (CPU backend).
 sanitize:
-	@$(MAKE) --no-print-directory test PRESET=sanitize VOLT_BOOTSTRAPPED=$(VOLT_BOOTSTRAPPED)
+	@$(MAKE) --no-print-directory test PRESET=sanitize
 
 train: build
 	@build/examples/fashion_mnist $(TRAIN_ARGS)
