@@ -12,6 +12,7 @@
 #include "volt/core/error.h"
 #include "volt/core/generator.h"
 #include "volt/core/tensor.h"
+#include "volt/core/thread_pool.h"
 #include "volt/data/data_loader.h"
 #include "volt/data/fashion_mnist.h"
 #include "volt/data/idx.h"

@@ -56,10 +56,17 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     Tensor replaced = hook(g);
     if (replaced.defined()) g = replaced;
   }
-  // The first gradient is copied: an op's backward may hand the same tensor to several inputs.
-  if (!meta.grad.defined())
-    meta.grad = g.clone();
-  else
+  // The first gradient becomes .grad() itself when nothing else can see it (PyTorch's
+  // AccumulateGrad steals it the same way): only the engine's reference to it (and ours) exist,
+  // it owns its whole storage, contiguous, and carries no history. Otherwise it is copied: a
+  // backward may hand one tensor to several inputs, return a view, or return a saved tensor.
+  if (!meta.grad.defined()) {
+    const long engine_refs = g.impl() == grad_output.impl() ? 2 : 1;
+    const bool stealable = g.impl_ptr().use_count() == engine_refs && g.storage().use_count() == 1 &&
+                           g.is_contiguous() && g.storage_offset() == 0 && !g.requires_grad() &&
+                           g.storage()->nbytes() == static_cast<std::size_t>(g.numel()) * itemsize(g.dtype());
+    meta.grad = stealable ? g : g.clone();
+  } else
     meta.grad.add_(g);
   Tensor leaf(leaf_);
   for (const auto& hook : meta.post_accumulate_hooks)

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "volt/core/error.h"
+#include "volt/core/thread_pool.h"
 
 namespace volt::data {
 
@@ -82,8 +83,10 @@ Batch TensorDataset::get_batch(std::span<const int64_t> indices, bool flatten) c
   const auto d = static_cast<std::size_t>(sample_numel_);
   const auto* src = static_cast<const uint8_t*>(images_.data_ptr());
   auto* dst = static_cast<float*>(batch.images.data_ptr());
-  for (std::size_t k = 0; k < indices.size(); ++k)
-    u8_to_unit_float(src + static_cast<std::size_t>(indices[k]) * d, dst + k * d, d);
+  parallel_for(0, b, 16, [&](int64_t begin, int64_t end) {
+    for (auto k = static_cast<std::size_t>(begin); k < static_cast<std::size_t>(end); ++k)
+      u8_to_unit_float(src + static_cast<std::size_t>(indices[k]) * d, dst + k * d, d);
+  });
 
   auto* out = static_cast<int64_t*>(batch.labels.data_ptr());
   switch (labels_.dtype()) {

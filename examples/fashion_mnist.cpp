@@ -3,7 +3,7 @@
 //
 //   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
-//                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
+//                 [--threads N] [--flush-denormal on|off] [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
 //
 // Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
 // fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
@@ -44,6 +44,8 @@ struct Options {
   double weight_decay = 0.0;
   uint64_t seed = 0;
   std::string device = "auto";
+  bool flush_denormal = true;
+  int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
   std::string data = data::default_fashion_mnist_dir();
   std::string out = "out/fashion_mnist";
   std::string load;
@@ -60,6 +62,11 @@ const char* kUsage =
     "  --weight-decay X     weight decay (default 0, adamw: 0.01 unless given)\n"
     "  --seed N             seed for initialisation, dropout and shuffling (default 0)\n"
     "  --device NAME        auto, cpu or cuda (default auto)\n"
+    "  --threads N          CPU threads (default $VOLT_NUM_THREADS, else the CPUs this\n"
+    "                       process may run on); a fixed count gives bitwise-identical runs\n"
+    "  --flush-denormal on|off  flush subnormal floats to zero on the CPU, as\n"
+    "                       torch.set_flush_denormal(True) (default on: Adam's moments of\n"
+    "                       always-zero pixels decay into them and slow every step)\n"
     "  --data DIR           Fashion-MNIST IDX files (default $VOLT_FASHION_MNIST_DIR or\n"
     "                       /usr/share/datasets/fashion-mnist)\n"
     "  --out DIR            where model.safetensors, optimizer.safetensors and metrics.csv go\n"
@@ -124,7 +131,13 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
       o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
-    else if (flag == "--data")
+    else if (flag == "--threads") {
+      o.threads = parse_integer<int>(flag, value);
+      VOLT_CHECK(o.threads >= 1, "--threads: must be at least 1, got ", o.threads);
+    } else if (flag == "--flush-denormal") {
+      VOLT_CHECK(value == "on" || value == "off", "--flush-denormal: expected on or off, got '", value, "'");
+      o.flush_denormal = value == "on";
+    } else if (flag == "--data")
       o.data = value;
     else if (flag == "--out")
       o.out = value;
@@ -226,6 +239,8 @@ class Progress {
 int run(int argc, char** argv) {
   bool weight_decay_given = false;
   const Options o = parse_args(argc, argv, weight_decay_given);
+  if (o.threads > 0) set_num_threads(o.threads);
+  set_flush_denormal(o.flush_denormal);
   const Device device = pick_device(o.device);
 
   data::DataLoader train_loader(data::FashionMnist(data::Split::train, o.data),
@@ -250,8 +265,8 @@ int run(int argc, char** argv) {
   metrics << "epoch,train_loss,test_loss,test_accuracy,samples_per_second,train_seconds\n";
 
   std::cout << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
-            << " test samples, device " << device << ", " << o.optimizer << " lr " << o.lr << ", batch " << o.batch_size
-            << ", " << o.epochs << " epochs\n";
+            << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer
+            << " lr " << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs\n";
 
   Evaluation eval = evaluate(net, test_loader, device);
   double train_seconds = 0, samples_per_second = 0;

@@ -1,9 +1,17 @@
-// The matrix-product family on the CPU: Eigen's GEMM (operands read in their stored order, so
-// a transposed view needs no copy) and the linear's epilogue as one loop over the output.
+// The matrix-product family on the CPU: f32 products through volt's AVX-512 GEMM where the CPU
+// has it (cpu/gemm_avx512.h), everything else through Eigen's (operands read in their stored
+// order either way, so a transposed view needs no copy); large products split over the threads;
+// the linear's epilogue as one loop over the output.
 #include "volt/kernels/matmul.h"
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <cstdlib>
+#include <string>
 
+#include "volt/core/error.h"
+#include "volt/core/thread_pool.h"
+#include "volt/kernels/cpu/gemm_avx512.h"
 #include "volt/kernels/cpu/loops.h"
 
 namespace volt::kernels {
@@ -42,32 +50,84 @@ void with_gemm_type(DType dtype, const char* op, F&& f) {
   }
 }
 
+// A product worth splitting over the threads: below this many multiply-adds, waking the other
+// threads costs more than it saves.
+constexpr int64_t kParallelMacs = int64_t{1} << 19;
+// Columns (or rows) of C a chunk gets at least, a multiple of Eigen's register blocks.
+constexpr int64_t kSplitUnit = 16;
+
+// Whether f32 products use volt's AVX-512 GEMM (cpu/gemm_avx512.h) where the CPU has it:
+// VOLT_CPU_GEMM=eigen keeps them on Eigen (to compare the two), auto (the default) does not.
+bool use_own_gemm() {
+  static const bool own = [] {
+    const char* env = std::getenv("VOLT_CPU_GEMM");
+    const std::string choice = env ? env : "auto";
+    VOLT_CHECK(choice == "auto" || choice == "eigen", "VOLT_CPU_GEMM: expected auto or eigen, got '", choice, "'");
+    return choice == "auto" && has_avx512_gemm();
+  }();
+  return own;
+}
+
+// C[m, n] = alpha A·B + beta C for one block, on the calling thread.
+template <class T>
+void gemm_block(int64_t m, int64_t n, int64_t k, T alpha, const MatrixOperand& a, const MatrixOperand& b, T beta, T* c,
+                int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (k > 0 && use_own_gemm() && gemm_f32_avx512(m, n, k, alpha, a, b, beta, c, ldc)) return;
+  }
+  using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
+                         Eigen::OuterStride<>>;
+  Out C(c, m, n, Eigen::OuterStride<>(ldc));
+  if (k == 0) {  // an empty sum: Eigen would leave C untouched
+    if (beta == T(0))
+      C.setZero();
+    else
+      C *= beta;
+    return;
+  }
+  with_map<T>(a, m, k, [&](const auto& A) {
+    with_map<T>(b, k, n, [&](const auto& B) {
+      if (beta == T(0)) {
+        C.noalias() = alpha * (A * B);
+      } else {
+        C *= beta;
+        C.noalias() += alpha * (A * B);
+      }
+    });
+  });
+}
+
+// The operand's block starting at row `row` and column `col`.
+template <class T>
+MatrixOperand offset(const MatrixOperand& op, int64_t row, int64_t col) {
+  const int64_t elements = op.col_major ? col * op.ld + row : row * op.ld + col;
+  return MatrixOperand{static_cast<const T*>(op.data) + elements, op.ld, op.col_major};
+}
+
 }  // namespace
 
+// Large products are cut into blocks of C's columns (or, when C is taller than wide, rows), one
+// per thread (core/thread_pool.h); each block is an independent Eigen product, so the result
+// depends on the thread count but not on timing.
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOperand a, MatrixOperand b, double beta,
           void* c, int64_t ldc, bool /*allow_tf32: the CPU has no reduced-precision mode*/, Stream) {
   if (m == 0 || n == 0) return;
   auto run = [&]<class T>() {
-    using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
-                           Eigen::OuterStride<>>;
-    Out C(static_cast<T*>(c), m, n, Eigen::OuterStride<>(ldc));
-    if (k == 0) {  // an empty sum: Eigen would leave C untouched
-      if (beta == 0)
-        C.setZero();
-      else
-        C *= static_cast<T>(beta);
-      return;
-    }
-    with_map<T>(a, m, k, [&](const auto& A) {
-      with_map<T>(b, k, n, [&](const auto& B) {
-        if (beta == 0) {
-          C.noalias() = static_cast<T>(alpha) * (A * B);
-        } else {
-          C *= static_cast<T>(beta);
-          C.noalias() += static_cast<T>(alpha) * (A * B);
-        }
+    T* out = static_cast<T*>(c);
+    const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+    if (m * n * std::max<int64_t>(k, 1) < kParallelMacs || get_num_threads() == 1)
+      return gemm_block<T>(m, n, k, al, a, b, be, out, ldc);
+    if (n >= m) {
+      parallel_for(0, (n + kSplitUnit - 1) / kSplitUnit, 1, [&](int64_t u0, int64_t u1) {
+        const int64_t j0 = u0 * kSplitUnit, j1 = std::min(n, u1 * kSplitUnit);
+        gemm_block<T>(m, j1 - j0, k, al, a, offset<T>(b, 0, j0), be, out + j0, ldc);
       });
-    });
+    } else {
+      parallel_for(0, (m + kSplitUnit - 1) / kSplitUnit, 1, [&](int64_t u0, int64_t u1) {
+        const int64_t i0 = u0 * kSplitUnit, i1 = std::min(m, u1 * kSplitUnit);
+        gemm_block<T>(i1 - i0, n, k, al, offset<T>(a, i0, 0), b, be, out + i0 * ldc, ldc);
+      });
+    }
   };
   with_gemm_type(dtype, "gemm", run);
 }

@@ -182,3 +182,35 @@ TEST(Engine, GradOfUnusedLeafStaysUndefined) {
 
 }  // namespace
 }  // namespace volt
+
+namespace volt {
+namespace {
+
+// The first gradient of a leaf is taken over without a copy only when nothing else can see it.
+// Shared ones are copied: after a + b, whose backward hands one tensor to both, each leaf owns
+// its gradient; a caller's gradient passed to backward() stays the caller's.
+TEST(Engine, FirstGradientIsNeverSharedWithAnotherTensor) {
+  Tensor a = tensor({1.0, 2.0}, DType::f64).requires_grad_(true);
+  Tensor b = tensor({3.0, 4.0}, DType::f64).requires_grad_(true);
+  sum(add(a, b)).backward();
+  EXPECT_NE(a.grad().data_ptr(), b.grad().data_ptr());
+  a.grad().add_(tensor({10.0, 10.0}, DType::f64));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1.0, 1.0}));
+
+  Tensor x = tensor({1.0, 2.0}, DType::f64).requires_grad_(true);
+  const Tensor given = tensor({5.0, 6.0}, DType::f64);
+  Tensor y = mul(x, 1.0);
+  y.backward(given);
+  EXPECT_NE(x.grad().data_ptr(), given.data_ptr());
+  x.grad().add_(tensor({1.0, 1.0}, DType::f64));
+  EXPECT_EQ(given.to_vector<double>(), (std::vector<double>{5.0, 6.0}));
+
+  // A view's gradient (the transpose's backward returns one) is copied into a contiguous .grad().
+  Tensor w = tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, DType::f64).reshape({2, 3}).detach().requires_grad_(true);
+  sum(mul(w.transpose(0, 1), tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, DType::f64).reshape({3, 2}))).backward();
+  EXPECT_TRUE(w.grad().is_contiguous());
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{1.0, 3.0, 5.0, 2.0, 4.0, 6.0}));
+}
+
+}  // namespace
+}  // namespace volt

@@ -44,13 +44,16 @@ refuse "--weight-decay: '-inf' is not a finite number" --weight-decay -inf
 refuse "--weight-decay: must be 0 or more, got -0.001" --weight-decay -1e-3
 refuse "--weight-decay: '1e-2x' is not a number" --weight-decay 1e-2x
 refuse "missing value for --seed" --seed
+refuse "--threads: must be at least 1, got 0" --threads 0
+refuse "--threads: 'two' is not a whole number" --threads two
+refuse "--flush-denormal: expected on or off, got 'yes'" --flush-denormal yes
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
   exit 77
 fi
 
-"$bin" --epochs 1 --seed 3 --out "$out/run" --summary-json "$out/summary.json" >"$out/log"
+"$bin" --epochs 1 --seed 3 --threads 2 --out "$out/run" --summary-json "$out/summary.json" >"$out/log"
 accuracy=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['test_accuracy'])" "$out/summary.json")
 python3 -c "import sys; a=float(sys.argv[1]); sys.exit(0 if a >= 0.78 else 1)" "$accuracy" ||
   { echo "one epoch reached only $accuracy"; exit 1; }
@@ -58,6 +61,12 @@ for f in model.safetensors optimizer.safetensors metrics.csv; do
   [ -s "$out/run/$f" ] || { echo "missing $f"; exit 1; }
 done
 [ "$(wc -l <"$out/run/metrics.csv")" -eq 2 ] || { echo "metrics.csv should hold a header and one epoch"; exit 1; }
+
+# The same seed on the same number of threads trains the same bits.
+"$bin" --epochs 1 --seed 3 --threads 2 --out "$out/again" >/dev/null
+for f in model.safetensors optimizer.safetensors; do
+  cmp -s "$out/run/$f" "$out/again/$f" || { echo "two runs with --seed 3 --threads 2 wrote different $f"; exit 1; }
+done
 
 # The saved weights evaluate to the same accuracy in volt and in an independent numpy forward.
 # (The largest seed is a valid one: it only changes the initial weights, which --load replaces.)

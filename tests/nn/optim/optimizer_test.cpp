@@ -192,3 +192,47 @@ TEST(Schedulers, LinearWarmup) {
 
 }  // namespace
 }  // namespace volt::optim
+
+namespace volt::optim {
+namespace {
+
+// The fused updates split all parameters' elements over the CPU threads; each element's update
+// is independent, so 1, 2 and 3 threads leave the same bits. The sizes put chunk boundaries
+// inside tensors and between them.
+template <class MakeOptimizer>
+std::vector<std::vector<float>> train_with_threads(int threads, MakeOptimizer make) {
+  set_num_threads(threads);
+  Generator gen(9);
+  std::vector<Tensor> params;
+  for (int64_t n : {5, 16383, 20000, 1, 40000})
+    params.push_back(randn({n}, DType::f32, &gen).requires_grad_(true));
+  auto opt = make(params);
+  for (int step = 0; step < 3; ++step) {
+    for (Tensor& p : params)
+      p.set_grad(randn(p.shape(), DType::f32, &gen));
+    opt->step();
+  }
+  std::vector<std::vector<float>> out;
+  for (const Tensor& p : params)
+    out.push_back(p.to_vector<float>());
+  return out;
+}
+
+TEST(FusedStep, SameBitsOnAnyThreadCount) {
+  const int saved = get_num_threads();
+  const auto adam = [](const std::vector<Tensor>& p) {
+    return std::make_unique<AdamW>(p, AdamOptions{.lr = 1e-2, .weight_decay = 0.1});
+  };
+  const auto sgd = [](const std::vector<Tensor>& p) {
+    return std::make_unique<SGD>(p, SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3, .nesterov = true});
+  };
+  const auto adam_one = train_with_threads(1, adam), sgd_one = train_with_threads(1, sgd);
+  for (int threads : {2, 3}) {
+    EXPECT_EQ(train_with_threads(threads, adam), adam_one) << threads << " threads";
+    EXPECT_EQ(train_with_threads(threads, sgd), sgd_one) << threads << " threads";
+  }
+  set_num_threads(saved);
+}
+
+}  // namespace
+}  // namespace volt::optim
