@@ -55,6 +55,16 @@ void BM_LinearForward(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(2 * batch * in * out), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The first layer's weight gradient: gᵀ [100, 64] · x [64, 784] (gᵀ a column-major view).
+void BM_LinearWeightGrad(benchmark::State& state) {
+  const int64_t batch = state.range(0), in = state.range(1), out = state.range(2);
+  const Tensor g = randn({batch, out}), x = randn({batch, in});
+  for (auto _ : state)
+    benchmark::DoNotOptimize(matmul(g.t(), x));
+  state.counters["FLOP/s"] =
+      benchmark::Counter(static_cast<double>(2 * batch * in * out), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_TrainStep(benchmark::State& state) {
   const int64_t batch = state.range(0);
   Generator gen(0);
@@ -81,5 +91,6 @@ BENCHMARK(BM_Relu)->Arg(1 << 10)->Arg(1 << 16)->Arg(1 << 22);
 BENCHMARK(BM_AddBroadcastRow)->Arg(6400)->Arg(1 << 22);
 BENCHMARK(BM_SumDim0)->Arg(6400)->Arg(1 << 22);
 BENCHMARK(BM_LinearForward)->Args({64, 784, 100})->Args({64, 100, 10})->Args({1000, 784, 100});
+BENCHMARK(BM_LinearWeightGrad)->Args({64, 784, 100})->Args({1024, 784, 100});
 BENCHMARK(BM_TrainStep)->Arg(64)->Arg(256);
 BENCHMARK_MAIN();
