@@ -8,7 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -94,6 +96,8 @@ TEST(CpuGemm, EveryLayoutAndEdgeSizeMatchesADoubleReference) {
 // reproducible there.)
 TEST(CpuGemm, OwnKernelGivesTheSameBitsOnAnyThreadCount) {
   if (!kernels::cpu::has_avx512_gemm()) GTEST_SKIP() << "this CPU has no AVX-512: Eigen computes every product";
+  const char* forced = std::getenv("VOLT_CPU_GEMM");
+  if (forced != nullptr && std::string(forced) == "eigen") GTEST_SKIP() << "VOLT_CPU_GEMM=eigen: Eigen computes them";
   const int saved = get_num_threads();
   Generator gen(5);
   for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
