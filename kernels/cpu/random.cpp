@@ -1,11 +1,14 @@
 // The random family on the CPU: Philox blocks walked in element order, the mapping of
-// kernels/random.h, so the CUDA twin draws the same values.
+// kernels/random.h, so the CUDA twin draws the same values (dropout's blocks split over the
+// CPU threads, each block's draws the same on any of them).
 #include "volt/kernels/random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
 #include "volt/core/philox.h"
+#include "volt/core/thread_pool.h"
 #include "volt/kernels/cpu/loops.h"
 
 namespace volt::kernels {
@@ -92,14 +95,18 @@ void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double 
     const auto* px = static_cast<const T*>(x);
     const A scale = static_cast<A>(1.0 / (1.0 - p));
     const float threshold = static_cast<float>(p);
-    for (int64_t i = 0; i < n; i += 4) {
-      const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(i / 4));
-      for (int64_t k = 0; k < 4 && i + k < n; ++k) {
-        const A m = uniform_float(r.v[k]) >= threshold ? scale : A(0);
-        pm[i + k] = static_cast<T>(m);
-        py[i + k] = static_cast<T>(static_cast<A>(px[i + k]) * m);
+    // Block b draws elements 4b..4b+3 whichever thread computes it: the blocks are split over
+    // the threads and the mask is the same for any split.
+    parallel_for(0, (n + 3) / 4, 512, [&](int64_t first, int64_t last) {
+      for (int64_t i = first * 4; i < std::min(n, last * 4); i += 4) {
+        const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(i / 4));
+        for (int64_t k = 0; k < 4 && i + k < n; ++k) {
+          const A m = uniform_float(r.v[k]) >= threshold ? scale : A(0);
+          pm[i + k] = static_cast<T>(m);
+          py[i + k] = static_cast<T>(static_cast<A>(px[i + k]) * m);
+        }
       }
-    }
+    });
   });
 }
 
