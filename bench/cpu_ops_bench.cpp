@@ -31,6 +31,14 @@ void BM_Relu(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 2 * state.range(0) * 4);
 }
 
+void BM_Dropout(benchmark::State& state) {
+  const Tensor x = randn({state.range(0)});
+  Generator gen(0);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(dropout(x, 0.5, true, &gen));
+  state.SetBytesProcessed(state.iterations() * 3 * state.range(0) * 4);  // read x, write y and the mask
+}
+
 void BM_AddBroadcastRow(benchmark::State& state) {
   const Tensor x = randn({state.range(0) / 100, 100}), b = randn({100});
   for (auto _ : state)
@@ -88,6 +96,7 @@ void BM_TrainStep(benchmark::State& state) {
 
 BENCHMARK(BM_MemcpyFloor)->Arg(1 << 10)->Arg(1 << 16)->Arg(1 << 22);
 BENCHMARK(BM_Relu)->Arg(1 << 10)->Arg(1 << 16)->Arg(1 << 22);
+BENCHMARK(BM_Dropout)->Arg(6400)->Arg(1 << 22);
 BENCHMARK(BM_AddBroadcastRow)->Arg(6400)->Arg(1 << 22);
 BENCHMARK(BM_SumDim0)->Arg(6400)->Arg(1 << 22);
 BENCHMARK(BM_LinearForward)->Args({64, 784, 100})->Args({64, 100, 10})->Args({1000, 784, 100});

@@ -7,29 +7,16 @@
 // products over k, 16 lanes at a time, reduced at the end; the k tail is a masked load.
 // Both sum over k in a fixed order, so results do not depend on timing or on how the caller
 // splits C over threads.
-#include "volt/kernels/cpu/gemm_avx512.h"
-
 #include <algorithm>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "volt/kernels/cpu/avx512.h"
 
 namespace volt::kernels::cpu {
 
 #if defined(__x86_64__)
 
-bool has_avx512_gemm() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return has;
-}
-
 namespace {
 
-#define VOLT_AVX512 __attribute__((target("avx512f")))
 // Every loop over a tile's rows or columns is unrolled whole, so its accumulators are registers:
 // a loop left rolled makes the compiler keep the accumulator arrays in memory and store them
 // on every k.
@@ -183,7 +170,6 @@ VOLT_AVX512 void dot_gemm(int64_t m, int64_t n, int64_t k, float alpha, const fl
 }
 
 #undef VOLT_UNROLL
-#undef VOLT_AVX512
 
 }  // namespace
 
@@ -204,7 +190,6 @@ bool gemm_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, const MatrixO
 
 #else  // not x86-64: Eigen computes every product
 
-bool has_avx512_gemm() { return false; }
 bool gemm_f32_avx512(int64_t, int64_t, int64_t, float, const MatrixOperand&, const MatrixOperand&, float, float*,
                      int64_t) {
   return false;

@@ -1,5 +1,5 @@
 // The matrix-product family on the CPU: f32 products through volt's AVX-512 GEMM where the CPU
-// has it (cpu/gemm_avx512.h), everything else through Eigen's (operands read in their stored
+// has it (cpu/avx512.h), everything else through Eigen's (operands read in their stored
 // order either way, so a transposed view needs no copy); large products split over the threads;
 // the linear's epilogue as one loop over the output.
 #include "volt/kernels/matmul.h"
@@ -11,7 +11,7 @@
 
 #include "volt/core/error.h"
 #include "volt/core/thread_pool.h"
-#include "volt/kernels/cpu/gemm_avx512.h"
+#include "volt/kernels/cpu/avx512.h"
 #include "volt/kernels/cpu/loops.h"
 
 namespace volt::kernels {
@@ -56,14 +56,14 @@ constexpr int64_t kParallelMacs = int64_t{1} << 19;
 // Columns (or rows) of C a chunk gets at least, a multiple of Eigen's register blocks.
 constexpr int64_t kSplitUnit = 16;
 
-// Whether f32 products use volt's AVX-512 GEMM (cpu/gemm_avx512.h) where the CPU has it:
+// Whether f32 products use volt's AVX-512 GEMM (cpu/avx512.h) where the CPU has it:
 // VOLT_CPU_GEMM=eigen keeps them on Eigen (to compare the two), auto (the default) does not.
 bool use_own_gemm() {
   static const bool own = [] {
     const char* env = std::getenv("VOLT_CPU_GEMM");
     const std::string choice = env ? env : "auto";
     VOLT_CHECK(choice == "auto" || choice == "eigen", "VOLT_CPU_GEMM: expected auto or eigen, got '", choice, "'");
-    return choice == "auto" && has_avx512_gemm();
+    return choice == "auto" && has_avx512();
   }();
   return own;
 }

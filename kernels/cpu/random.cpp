@@ -1,6 +1,7 @@
 // The random family on the CPU: Philox blocks walked in element order, the mapping of
 // kernels/random.h, so the CUDA twin draws the same values (dropout's blocks split over the
-// CPU threads, each block's draws the same on any of them).
+// CPU threads, each block's draws the same on any of them; eight blocks at a time with
+// AVX-512).
 #include "volt/kernels/random.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "volt/core/philox.h"
 #include "volt/core/thread_pool.h"
+#include "volt/kernels/cpu/avx512.h"
 #include "volt/kernels/cpu/loops.h"
 
 namespace volt::kernels {
@@ -37,6 +39,19 @@ void for_each_uniform(DType dtype, int64_t n, uint64_t seed, uint64_t counter, F
       for (int64_t k = 0; k < 4 && i + k < n; ++k)
         f(i + k, static_cast<double>(uniform_float(r.v[k])));
     }
+  }
+}
+
+// mask = scale where the draw is at least p, else 0; y = x · mask. A plain function with by-value
+// constants and a select, not a branch, so it vectorises: a branch on a coin flip mispredicts
+// half the time, and constants captured by reference are reloaded after every store.
+template <class T, class A>
+void apply_mask(const uint32_t* __restrict words, const T* __restrict x, T* __restrict y, T* __restrict mask,
+                int64_t count, float threshold, A scale) {
+  for (int64_t j = 0; j < count; ++j) {
+    const A m = uniform_float(words[j]) >= threshold ? scale : A(0);
+    mask[j] = static_cast<T>(m);
+    y[j] = static_cast<T>(static_cast<A>(x[j]) * m);
   }
 }
 
@@ -96,15 +111,24 @@ void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double 
     const A scale = static_cast<A>(1.0 / (1.0 - p));
     const float threshold = static_cast<float>(p);
     // Block b draws elements 4b..4b+3 whichever thread computes it: the blocks are split over
-    // the threads and the mask is the same for any split.
+    // the threads and the mask is the same for any split. Each chunk draws its words a batch at
+    // a time (eight blocks per AVX-512 step where the CPU has it), then applies them in a loop
+    // the compiler vectorises.
+    const bool vector_philox = has_avx512();
     parallel_for(0, (n + 3) / 4, 512, [&](int64_t first, int64_t last) {
-      for (int64_t i = first * 4; i < std::min(n, last * 4); i += 4) {
-        const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(i / 4));
-        for (int64_t k = 0; k < 4 && i + k < n; ++k) {
-          const A m = uniform_float(r.v[k]) >= threshold ? scale : A(0);
-          pm[i + k] = static_cast<T>(m);
-          py[i + k] = static_cast<T>(static_cast<A>(px[i + k]) * m);
+      constexpr int64_t kBatch = 64;  // blocks
+      uint32_t words[4 * kBatch];
+      for (int64_t b0 = first; b0 < last; b0 += kBatch) {
+        const int64_t blocks = std::min(kBatch, last - b0);
+        const int64_t vector_blocks = vector_philox ? blocks / 8 * 8 : 0;
+        if (vector_blocks > 0) philox_words_avx512(seed, counter + static_cast<uint64_t>(b0), vector_blocks, words);
+        for (int64_t b = vector_blocks; b < blocks; ++b) {
+          const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(b0 + b));
+          for (int w = 0; w < 4; ++w)
+            words[4 * b + w] = r.v[w];
         }
+        const int64_t start = 4 * b0;
+        apply_mask(words, px + start, py + start, pm + start, std::min(4 * blocks, n - start), threshold, scale);
       }
     });
   });

@@ -16,7 +16,7 @@
 
 #include "volt/autograd/ops.h"
 #include "volt/core/thread_pool.h"
-#include "volt/kernels/cpu/gemm_avx512.h"
+#include "volt/kernels/cpu/avx512.h"
 
 namespace volt {
 namespace {
@@ -95,7 +95,7 @@ TEST(CpuGemm, EveryLayoutAndEdgeSizeMatchesADoubleReference) {
 // the same bits. (Eigen's blocking depends on the block's size, so only a fixed thread count is
 // reproducible there.)
 TEST(CpuGemm, OwnKernelGivesTheSameBitsOnAnyThreadCount) {
-  if (!kernels::cpu::has_avx512_gemm()) GTEST_SKIP() << "this CPU has no AVX-512: Eigen computes every product";
+  if (!kernels::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512: Eigen computes every product";
   const char* forced = std::getenv("VOLT_CPU_GEMM");
   if (forced != nullptr && std::string(forced) == "eigen") GTEST_SKIP() << "VOLT_CPU_GEMM=eigen: Eigen computes them";
   const int saved = get_num_threads();
