@@ -57,6 +57,20 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor abs(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor square(const Tensor& x);  // x·x
+// log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold (PyTorch's defaults).
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+// approximate: "none" (x·Φ(x), through erf) or "tanh" (the tanh approximation).
+Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+Tensor silu(const Tensor& x);  // x·sigmoid(x)
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// Elements below min become min, above max become max; a min above the max gives the max
+// everywhere, NaN stays NaN. At least one bound. The gradient passes where min <= x <= max.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max = std::nullopt);
+Tensor clamp_min(const Tensor& x, double min);
+Tensor clamp_max(const Tensor& x, double max);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -114,6 +128,22 @@ struct CrossEntropyOptions {
 // logits [N, C] (or [C]), target i64 class indices [N] (or []), PyTorch semantics: the mean is
 // over non-ignored targets.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
+// The elementwise losses (autograd/ops/loss.cpp), as torch.nn.functional's: input and target of
+// one shape and floating dtype; reduction none (the per-element losses), mean or sum.
+// (input - target)²
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+// |input - target|
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+// 0.5·d²/beta where |d| < beta, |d| - 0.5·beta elsewhere (d = input - target); beta 0 is l1.
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean,
+                      double beta = 1.0);
+// -weight·(t·log p + (1 - t)·log(1 - p)), each log clamped at -100 as PyTorch does; p in [0, 1]
+// (on the CPU, a value outside is an error). weight (optional) broadcasts to the input.
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                            Reduction reduction = Reduction::mean);
+// The same from logits x, stably: (1 - t)·x + (1 + (pos_weight - 1)·t)·softplus(-x), times weight.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                                        Reduction reduction = Reduction::mean, const Tensor& pos_weight = Tensor());
 
 // --- dropout (autograd/ops/dropout.cpp) ---------------------------------------------------
 // In training, zeroes each element with probability p and scales the rest by 1/(1-p); the

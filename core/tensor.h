@@ -164,6 +164,12 @@ class Tensor {
   Tensor sigmoid() const;
   Tensor relu() const;
   Tensor abs() const;
+  Tensor log1p() const;
+  Tensor expm1() const;
+  Tensor square() const;
+  Tensor clamp(std::optional<double> min, std::optional<double> max = std::nullopt) const;
+  Tensor clamp_min(double min) const;
+  Tensor clamp_max(double max) const;
   Tensor matmul(const Tensor& other) const;
 
   // --- reductions -----------------------------------------------------------------------

@@ -17,9 +17,48 @@
 
 namespace volt::kernels {
 
-enum class Unary { neg, exp, log, sqrt, tanh, sigmoid, relu, abs, pow, scale, add_scalar };
-// add/sub: a ± alpha·b. Comparisons write bool. *_backward(grad, y) use the op's output y.
-enum class Binary { add, sub, mul, div, eq, ne, lt, le, gt, ge, relu_backward, tanh_backward, sigmoid_backward };
+enum class Unary {
+  neg,
+  exp,
+  log,
+  sqrt,
+  tanh,
+  sigmoid,
+  relu,
+  abs,
+  pow,
+  scale,
+  add_scalar,
+  log1p,
+  expm1,
+  softplus,   // s: beta, s2: threshold
+  gelu,       // exact (erf)
+  gelu_tanh,  // the tanh approximation
+  silu,
+  leaky_relu,  // s: negative slope
+  clamp,       // s: min, s2: max (±inf for none)
+};
+// add/sub: a ± alpha·b. Comparisons write bool. relu/tanh/sigmoid_backward(grad, y) use the op's
+// output y; gelu/gelu_tanh/silu/leaky_relu_backward(grad, x) its input x (alpha: the slope).
+enum class Binary {
+  add,
+  sub,
+  mul,
+  div,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  relu_backward,
+  tanh_backward,
+  sigmoid_backward,
+  gelu_backward,
+  gelu_tanh_backward,
+  silu_backward,
+  leaky_relu_backward,
+};
 // addcmul: a + value·b·c, addcdiv: a + value·b/c.
 enum class Ternary { addcmul, addcdiv };
 
@@ -42,11 +81,16 @@ VOLT_HOST_DEVICE O convert_to(A x) {
   }
 }
 
-// y = op(x) with s the op's scalar (pow's exponent, scale's factor, add_scalar's addend).
+// √(2/π) and the cubic coefficient of GELU's tanh approximation (Hendrycks & Gimpel 2016).
+inline constexpr double kGeluTanhBeta = 0.7978845608028654;
+inline constexpr double kGeluTanhKappa = 0.044715;
+
+// y = op(x) with s and s2 the op's scalars (pow's exponent, scale's factor, add_scalar's addend,
+// softplus's beta and threshold, leaky_relu's slope, clamp's bounds).
 template <Unary K>
 struct UnaryOp {
   template <class A>
-  VOLT_HOST_DEVICE A operator()(A x, A s) const {
+  VOLT_HOST_DEVICE A operator()(A x, A s, A s2) const {
     if constexpr (K == Unary::neg) return -x;
     if constexpr (K == Unary::exp) return std::exp(x);
     if constexpr (K == Unary::log) return std::log(x);
@@ -59,6 +103,20 @@ struct UnaryOp {
     if constexpr (K == Unary::pow) return std::pow(x, s);
     if constexpr (K == Unary::scale) return x * s;
     if constexpr (K == Unary::add_scalar) return x + s;
+    if constexpr (K == Unary::log1p) return std::log1p(x);
+    if constexpr (K == Unary::expm1) return std::expm1(x);
+    // PyTorch's: x where beta·x exceeds the threshold, log1p(exp(beta·x)) / beta below.
+    if constexpr (K == Unary::softplus) return x * s > s2 ? x : std::log1p(std::exp(x * s)) / s;
+    if constexpr (K == Unary::gelu) return x * A(0.5) * (A(1) + std::erf(x * A(0.7071067811865476)));
+    if constexpr (K == Unary::gelu_tanh)
+      return A(0.5) * x * (A(1) + std::tanh(A(kGeluTanhBeta) * (x + A(kGeluTanhKappa) * x * x * x)));
+    if constexpr (K == Unary::silu) return x / (A(1) + std::exp(-x));
+    if constexpr (K == Unary::leaky_relu) return x > A(0) ? x : x * s;
+    // max then min, so a min above the max gives the max everywhere (PyTorch's rule); NaN stays.
+    if constexpr (K == Unary::clamp) {
+      const A low = x < s ? s : x;
+      return low > s2 ? s2 : low;
+    }
   }
 };
 
@@ -75,6 +133,23 @@ struct BinaryOp {
     if constexpr (K == Binary::relu_backward) return y > A(0) ? x : A(0);
     if constexpr (K == Binary::tanh_backward) return x * (A(1) - y * y);
     if constexpr (K == Binary::sigmoid_backward) return x * y * (A(1) - y);
+    // The derivatives below take the forward's input y and the incoming gradient x.
+    if constexpr (K == Binary::gelu_backward) {
+      const A cdf = A(0.5) * (A(1) + std::erf(y * A(0.7071067811865476)));
+      const A pdf = std::exp(A(-0.5) * y * y) * A(0.3989422804014327);  // 1/√(2π)
+      return x * (cdf + y * pdf);
+    }
+    if constexpr (K == Binary::gelu_tanh_backward) {
+      const A inner = A(kGeluTanhBeta) * (y + A(kGeluTanhKappa) * y * y * y);
+      const A t = std::tanh(inner);
+      const A d_inner = A(kGeluTanhBeta) * (A(1) + A(3 * kGeluTanhKappa) * y * y);
+      return x * (A(0.5) * (A(1) + t) + A(0.5) * y * (A(1) - t * t) * d_inner);
+    }
+    if constexpr (K == Binary::silu_backward) {
+      const A sig = A(1) / (A(1) + std::exp(-y));
+      return x * sig * (A(1) + y * (A(1) - sig));
+    }
+    if constexpr (K == Binary::leaky_relu_backward) return y > A(0) ? x : x * k;
   }
 };
 
@@ -129,7 +204,7 @@ struct TernaryOp {
 
 // The kernels. out may alias an input exactly (in-place ops): each element is read, then written.
 using UnaryFn = void(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar,
-                     Stream stream);
+                     double scalar2, Stream stream);
 using BinaryFn = void(Binary op, DType dtype, void* out, const void* a, const void* b, const StridedLoop& loop,
                       double alpha, Stream stream);
 using TernaryFn = void(Ternary op, DType dtype, void* out, const void* a, const void* b, const void* c,

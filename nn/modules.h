@@ -1,9 +1,12 @@
-// The layers: Linear, ReLU, Dropout, Flatten, Sequential, CrossEntropyLoss.
+// The layers: Linear, the activations (ReLU, LeakyReLU, GELU, SiLU, Softplus, Tanh, Sigmoid,
+// Softmax, LogSoftmax, Identity), Dropout, Flatten, Sequential, and the losses (CrossEntropyLoss,
+// MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss), under PyTorch's names and defaults.
 #pragma once
 
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "volt/autograd/ops.h"
 #include "volt/nn/module.h"
@@ -26,6 +29,67 @@ class Linear : public Module {
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& input) override { return relu(input); }
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : negative_slope(negative_slope) {}
+  Tensor forward(const Tensor& input) override { return leaky_relu(input, negative_slope); }
+
+  double negative_slope;
+};
+
+// approximate: "none" (erf) or "tanh".
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none") : approximate(std::move(approximate)) {}
+  Tensor forward(const Tensor& input) override { return gelu(input, approximate); }
+
+  std::string approximate;
+};
+
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& input) override { return silu(input); }
+};
+
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1.0, double threshold = 20.0) : beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& input) override { return softplus(input, beta, threshold); }
+
+  double beta, threshold;
+};
+
+class Tanh : public Module {
+ public:
+  Tensor forward(const Tensor& input) override { return tanh(input); }
+};
+
+class Sigmoid : public Module {
+ public:
+  Tensor forward(const Tensor& input) override { return sigmoid(input); }
+};
+
+class Softmax : public Module {
+ public:
+  explicit Softmax(int64_t dim) : dim(dim) {}
+  Tensor forward(const Tensor& input) override { return softmax(input, dim); }
+
+  int64_t dim;
+};
+
+class LogSoftmax : public Module {
+ public:
+  explicit LogSoftmax(int64_t dim) : dim(dim) {}
+  Tensor forward(const Tensor& input) override { return log_softmax(input, dim); }
+
+  int64_t dim;
+};
+
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& input) override { return input; }
 };
 
 // Zeroes elements with probability p in training and scales the rest by 1/(1-p); identity in
@@ -58,6 +122,70 @@ class Sequential : public Module {
   void push_back(const std::string& name, std::shared_ptr<Module> module);
   Tensor forward(const Tensor& input) override;
   std::size_t size() const { return named_children().size(); }
+};
+
+// A loss of (input, target): forward(input, target) and operator(). Module's single-input
+// forward stays visible and throws, as a loss takes two.
+template <class Derived>
+class Loss : public Module {
+ public:
+  using Module::forward;
+  Tensor operator()(const Tensor& input, const Tensor& target) {
+    return static_cast<Derived&>(*this).forward(input, target);
+  }
+};
+
+// A loss whose one option is its reduction: MSELoss, L1Loss.
+template <Tensor (*kLoss)(const Tensor&, const Tensor&, Reduction)>
+class ReducedLoss : public Loss<ReducedLoss<kLoss>> {
+ public:
+  explicit ReducedLoss(Reduction reduction = Reduction::mean) : reduction(reduction) {}
+  using Loss<ReducedLoss<kLoss>>::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) { return kLoss(input, target, reduction); }
+
+  Reduction reduction;
+};
+using MSELoss = ReducedLoss<mse_loss>;
+using L1Loss = ReducedLoss<l1_loss>;
+
+class SmoothL1Loss : public Loss<SmoothL1Loss> {
+ public:
+  explicit SmoothL1Loss(Reduction reduction = Reduction::mean, double beta = 1.0) : reduction(reduction), beta(beta) {}
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) { return smooth_l1_loss(input, target, reduction, beta); }
+
+  Reduction reduction;
+  double beta;
+};
+
+// weight (optional): rescales each element's loss, broadcast to the input's shape.
+class BCELoss : public Loss<BCELoss> {
+ public:
+  explicit BCELoss(Tensor weight = Tensor(), Reduction reduction = Reduction::mean)
+      : weight(std::move(weight)), reduction(reduction) {}
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return binary_cross_entropy(input, target, weight, reduction);
+  }
+
+  Tensor weight;
+  Reduction reduction;
+};
+
+// pos_weight (optional): the positive class's weight, broadcast along the last dim.
+class BCEWithLogitsLoss : public Loss<BCEWithLogitsLoss> {
+ public:
+  explicit BCEWithLogitsLoss(Tensor weight = Tensor(), Reduction reduction = Reduction::mean,
+                             Tensor pos_weight = Tensor())
+      : weight(std::move(weight)), reduction(reduction), pos_weight(std::move(pos_weight)) {}
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight);
+  }
+
+  Tensor weight;
+  Reduction reduction;
+  Tensor pos_weight;
 };
 
 class CrossEntropyLoss : public Module {

@@ -2,6 +2,10 @@
 // through kernels::launch, and its backward is recorded right beside it.
 #include "volt/kernels/elementwise.h"
 
+#include <cmath>
+#include <limits>
+#include <string>
+
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -12,12 +16,12 @@ namespace {
 using kernels::Binary;
 using kernels::Unary;
 
-Tensor unary_out(const char* op, Unary kind, const Tensor& x, double scalar = 0.0) {
+Tensor unary_out(const char* op, Unary kind, const Tensor& x, double scalar = 0.0, double scalar2 = 0.0) {
   ops::check_floating(op, x);
   ops::check_device(op, {x});
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   kernels::launch(kernels::unary, x.device(), kind, x.dtype(), y.data_ptr(), x.data_ptr(),
-                  ops::loop_for(x.shape(), y, x), scalar);
+                  ops::loop_for(x.shape(), y, x), scalar, scalar2);
   return y;
 }
 
@@ -33,6 +37,18 @@ Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b,
   Tensor y = empty(shape, TensorOptions(out_dtype).device(a.device()));
   kernels::launch(kernels::binary, a.device(), kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(),
                   ops::loop_for(shape, y, a, b), alpha);
+  return y;
+}
+
+// An op whose backward is one kernel of (grad, x): gelu, silu, leaky_relu.
+Tensor unary_with_input_backward(const char* op, const char* node, Unary kind, Binary backward, const Tensor& x,
+                                 double scalar = 0.0) {
+  Tensor y = unary_out(op, kind, x, scalar);
+  record(node, y, {x},
+         [x = x.detach(), op, backward, scalar](const Tensor& g) {
+           return std::vector<Tensor>{binary_out(op, backward, g, x, scalar)};
+         },
+         {x});
   return y;
 }
 
@@ -168,6 +184,72 @@ Tensor abs(const Tensor& x) {
   return y;
 }
 
+Tensor log1p(const Tensor& x) {
+  Tensor y = unary_out("log1p", Unary::log1p, x);
+  record("Log1pBackward", y, {x},
+         [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{div(g, add(x, 1.0))}; }, {x});
+  return y;
+}
+
+Tensor expm1(const Tensor& x) {
+  Tensor y = unary_out("expm1", Unary::expm1, x);
+  record("Expm1Backward", y, {x},
+         [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, add(y, 1.0))}; }, {y});
+  return y;
+}
+
+Tensor square(const Tensor& x) { return mul(x, x); }
+
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  VOLT_CHECK(beta != 0 && std::isfinite(beta), "softplus: beta must be finite and non-zero, got ", beta);
+  Tensor y = unary_out("softplus", Unary::softplus, x, beta, threshold);
+  // sigmoid(beta·x) below the threshold and exactly 1 above it: s + m·(1 - s) with m the mask.
+  record("SoftplusBackward", y, {x},
+         [x = x.detach(), beta, threshold](const Tensor& g) {
+           const Tensor z = mul(x, beta), s = sigmoid(z);
+           const Tensor above = gt(z, full({}, threshold, TensorOptions(z.dtype()).device(z.device()))).to(z.dtype());
+           return std::vector<Tensor>{mul(g, add(s, mul(above, add(neg(s), 1.0))))};
+         },
+         {x});
+  return y;
+}
+
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  VOLT_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
+             approximate, "\"");
+  if (approximate == "tanh")
+    return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu_tanh, Binary::gelu_tanh_backward, x);
+  return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu, Binary::gelu_backward, x);
+}
+
+Tensor silu(const Tensor& x) {
+  return unary_with_input_backward("silu", "SiluBackward", Unary::silu, Binary::silu_backward, x);
+}
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return unary_with_input_backward("leaky_relu", "LeakyReluBackward", Unary::leaky_relu, Binary::leaky_relu_backward, x,
+                                   negative_slope);
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  VOLT_CHECK(min || max, "clamp: at least one of min and max must be given");
+  VOLT_CHECK(!(min && std::isnan(*min)) && !(max && std::isnan(*max)), "clamp: a bound is NaN");
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lo = min.value_or(-inf), hi = max.value_or(inf);
+  Tensor y = unary_out("clamp", Unary::clamp, x, lo, hi);
+  record("ClampBackward", y, {x},
+         [x = x.detach(), lo, hi](const Tensor& g) {
+           const TensorOptions o = TensorOptions(x.dtype()).device(x.device());
+           const Tensor inside = mul(ge(x, full({}, lo, o)).to(x.dtype()), le(x, full({}, hi, o)).to(x.dtype()));
+           return std::vector<Tensor>{mul(g, inside)};
+         },
+         {x});
+  return y;
+}
+
+Tensor clamp_min(const Tensor& x, double min) { return clamp(x, min, std::nullopt); }
+Tensor clamp_max(const Tensor& x, double max) { return clamp(x, std::nullopt, max); }
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
@@ -197,6 +279,14 @@ Tensor Tensor::tanh() const { return volt::tanh(*this); }
 Tensor Tensor::sigmoid() const { return volt::sigmoid(*this); }
 Tensor Tensor::relu() const { return volt::relu(*this); }
 Tensor Tensor::abs() const { return volt::abs(*this); }
+Tensor Tensor::log1p() const { return volt::log1p(*this); }
+Tensor Tensor::expm1() const { return volt::expm1(*this); }
+Tensor Tensor::square() const { return volt::square(*this); }
+Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const {
+  return volt::clamp(*this, min, max);
+}
+Tensor Tensor::clamp_min(double min) const { return volt::clamp_min(*this, min); }
+Tensor Tensor::clamp_max(double max) const { return volt::clamp_max(*this, max); }
 Tensor Tensor::eq(const Tensor& o) const { return volt::eq(*this, o); }
 Tensor Tensor::ne(const Tensor& o) const { return volt::ne(*this, o); }
 Tensor Tensor::lt(const Tensor& o) const { return volt::lt(*this, o); }

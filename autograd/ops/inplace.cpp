@@ -68,7 +68,7 @@ Tensor& unary_inplace(const char* op, Unary kind, Tensor& self, double scalar) {
   ops::check_floating(op, self);
   ops::check_device(op, {self});
   kernels::launch(kernels::unary, self.device(), kind, self.dtype(), self.data_ptr(), self.data_ptr(),
-                  ops::loop_for(self.shape(), self, self), scalar);
+                  ops::loop_for(self.shape(), self, self), scalar, 0.0);
   self.bump_version();
   return self;
 }

@@ -1,6 +1,10 @@
 // cross_entropy fused from logits: one kernel computes each row's loss (and keeps the row's
 // log-sum-exp, relative to the row max), its backward writes the gradient straight from the
-// logits. The reduction is ordinary ops on the per-row losses.
+// logits. The reduction is ordinary ops on the per-row losses. The elementwise losses below it
+// (mse, l1, smooth_l1, the two binary cross-entropies) are compositions of elementwise ops, so
+// their gradients and every device come from those ops.
+#include <cmath>
+
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -67,6 +71,90 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
   const Tensor ignored =
       full({}, static_cast<double>(args.ignore_index), TensorOptions(DType::i64).device(target.device()));
   return div(sum(rows), sum(ne(target, ignored)).to(rows.dtype()));
+}
+
+namespace {
+
+void check_pair(const char* op, const Tensor& input, const Tensor& target) {
+  ops::check_floating(op, input);
+  ops::check_device(op, {input, target});
+  ops::check_same_dtype(op, input, target);
+  VOLT_CHECK(input.shape() == target.shape(), op, ": target ", describe(target), " must have the input's shape, ",
+             describe(input));
+}
+
+Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::none:
+      return loss;
+    case Reduction::sum:
+      return sum(loss);
+    case Reduction::mean:
+      break;
+  }
+  return mean(loss);
+}
+
+Tensor weighted(const char* op, const Tensor& loss, const Tensor& weight) {
+  if (!weight.defined()) return loss;
+  ops::check_device(op, {loss, weight});
+  ops::check_same_dtype(op, loss, weight);
+  return mul(loss, weight);
+}
+
+}  // namespace
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair("mse_loss", input, target);
+  const Tensor d = sub(input, target);
+  return reduce_loss(mul(d, d), reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair("l1_loss", input, target);
+  return reduce_loss(abs(sub(input, target)), reduction);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_pair("smooth_l1_loss", input, target);
+  VOLT_CHECK(beta >= 0 && std::isfinite(beta), "smooth_l1_loss: beta must be finite and 0 or more, got ", beta);
+  if (beta == 0) return l1_loss(input, target, reduction);
+  const Tensor z = abs(sub(input, target));
+  // The quadratic piece where |d| < beta, the linear one elsewhere; each masked, so the
+  // gradient is each piece's where it applies.
+  const Tensor inside = lt(z, full({}, beta, TensorOptions(z.dtype()).device(z.device()))).to(z.dtype());
+  const Tensor quadratic = mul(mul(z, z), 0.5 / beta), linear_part = add(z, -0.5 * beta);
+  return reduce_loss(add(mul(inside, quadratic), mul(add(neg(inside), 1.0), linear_part)), reduction);
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
+  check_pair("binary_cross_entropy", input, target);
+  // On the CPU the probabilities are checked here, as PyTorch does; on a GPU that would
+  // synchronise, so a value outside [0, 1] gives NaN there.
+  if (input.device().is_cpu()) {
+    const Tensor p = input.detach().to(DType::f64).contiguous();
+    const double* v = p.data_ptr<double>();
+    for (int64_t i = 0; i < p.numel(); ++i)
+      VOLT_CHECK(v[i] >= 0 && v[i] <= 1, "binary_cross_entropy: input ", v[i], " at flat index ", i,
+                 " is not a probability in [0, 1] (for logits use binary_cross_entropy_with_logits)");
+  }
+  const Tensor log_p = clamp_min(log(input), -100.0), log_q = clamp_min(log(add(neg(input), 1.0)), -100.0);
+  const Tensor loss = neg(add(mul(target, log_p), mul(add(neg(target), 1.0), log_q)));
+  return reduce_loss(weighted("binary_cross_entropy", loss, weight), reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        Reduction reduction, const Tensor& pos_weight) {
+  check_pair("binary_cross_entropy_with_logits", input, target);
+  Tensor log_weight_times_softplus = softplus(neg(input));
+  if (pos_weight.defined()) {
+    ops::check_device("binary_cross_entropy_with_logits", {input, pos_weight});
+    ops::check_same_dtype("binary_cross_entropy_with_logits", input, pos_weight);
+    const Tensor log_weight = add(mul(add(pos_weight, -1.0), target), 1.0);
+    log_weight_times_softplus = mul(log_weight, log_weight_times_softplus);
+  }
+  const Tensor loss = add(mul(add(neg(target), 1.0), input), log_weight_times_softplus);
+  return reduce_loss(weighted("binary_cross_entropy_with_logits", loss, weight), reduction);
 }
 
 }  // namespace volt

@@ -14,15 +14,17 @@ Kernel<FillFn> fill{"fill", cpu::fill};
 
 namespace cpu {
 
-void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar, Stream) {
+void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar, double scalar2,
+           Stream) {
   dispatch_floating(dtype, "unary", [&]<class T>() {
     using A = acc_t<T>;
-    const A s = static_cast<A>(scalar);
+    const A s = static_cast<A>(scalar), s2 = static_cast<A>(scalar2);
     with_kind<Unary, Unary::neg, Unary::exp, Unary::log, Unary::sqrt, Unary::tanh, Unary::sigmoid, Unary::relu,
-              Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar>(op, [&](auto kind) {
+              Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar, Unary::log1p, Unary::expm1, Unary::softplus,
+              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp>(op, [&](auto kind) {
       const UnaryOp<decltype(kind)::value> f;
       map(
-          loop, [f, s](T x) { return static_cast<T>(f(static_cast<A>(x), s)); }, static_cast<T*>(out),
+          loop, [f, s, s2](T x) { return static_cast<T>(f(static_cast<A>(x), s, s2)); }, static_cast<T*>(out),
           static_cast<const T*>(in));
     });
   });
@@ -59,7 +61,8 @@ void binary(Binary op, DType dtype, void* out, const void* a, const void* b, con
     }
     const A k = static_cast<A>(alpha);
     with_kind<Binary, Binary::add, Binary::sub, Binary::mul, Binary::div, Binary::relu_backward, Binary::tanh_backward,
-              Binary::sigmoid_backward>(op, [&](auto kind) {
+              Binary::sigmoid_backward, Binary::gelu_backward, Binary::gelu_tanh_backward, Binary::silu_backward,
+              Binary::leaky_relu_backward>(op, [&](auto kind) {
       const BinaryOp<decltype(kind)::value> f;
       map(
           loop, [f, k](T x, T y) { return static_cast<T>(f(static_cast<A>(x), static_cast<A>(y), k)); },

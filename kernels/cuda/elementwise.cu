@@ -104,6 +104,17 @@ struct Arith {
   }
 };
 
+// A unary op of kernels/elementwise.h with its two scalars.
+template <class Out, class A, class Op>
+struct UnaryArith {
+  Op op;
+  A scalar, scalar2;
+  template <class In>
+  __device__ Out operator()(In x) const {
+    return from_value<Out>(op(static_cast<A>(to_acc(x)), scalar, scalar2));
+  }
+};
+
 // A comparison of two values in their accumulation type.
 struct Compare {
   CompareOp op;
@@ -132,14 +143,16 @@ struct FillOp {
 
 }  // namespace
 
-void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar, Stream stream) {
+void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& loop, double scalar, double scalar2,
+           Stream stream) {
   dispatch_floating(dtype, "unary", [&]<class T>() {
     using A = acc_t<T>;
     with_kind<Unary, Unary::neg, Unary::exp, Unary::log, Unary::sqrt, Unary::tanh, Unary::sigmoid, Unary::relu,
-              Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar>(op, [&](auto kind) {
+              Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar, Unary::log1p, Unary::expm1, Unary::softplus,
+              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp>(op, [&](auto kind) {
       using Op = UnaryOp<decltype(kind)::value>;
-      launch_map(loop, native(stream), Arith<T, A, Op>{Op{}, static_cast<A>(scalar)}, static_cast<T*>(out),
-                 static_cast<const T*>(in));
+      launch_map(loop, native(stream), UnaryArith<T, A, Op>{Op{}, static_cast<A>(scalar), static_cast<A>(scalar2)},
+                 static_cast<T*>(out), static_cast<const T*>(in));
     });
   });
 }
@@ -169,7 +182,8 @@ void binary(Binary op, DType dtype, void* out, const void* a, const void* b, con
     const auto* pb = static_cast<const T*>(b);
     if (is_comparison(op)) return launch_map(loop, s, Compare{CompareOp{op}}, static_cast<bool*>(out), pa, pb);
     with_kind<Binary, Binary::add, Binary::sub, Binary::mul, Binary::div, Binary::relu_backward, Binary::tanh_backward,
-              Binary::sigmoid_backward>(op, [&](auto kind) {
+              Binary::sigmoid_backward, Binary::gelu_backward, Binary::gelu_tanh_backward, Binary::silu_backward,
+              Binary::leaky_relu_backward>(op, [&](auto kind) {
       using Op = BinaryOp<decltype(kind)::value>;
       launch_map(loop, s, Arith<T, A, Op>{Op{}, static_cast<A>(alpha)}, static_cast<T*>(out), pa, pb);
     });

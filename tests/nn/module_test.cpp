@@ -174,3 +174,41 @@ TEST(CrossEntropyLossModule, MatchesFunctional) {
 
 }  // namespace
 }  // namespace volt::nn
+
+namespace volt::nn {
+namespace {
+
+// Each activation module computes its functional form with the module's options; Identity is
+// the input itself; the loss modules call their functions with their reduction.
+TEST(ActivationModules, MatchTheirFunctions) {
+  const Tensor x = tensor({-2.0, -0.5, 0.0, 0.75, 3.0});
+  const auto same = [](const Tensor& a, const Tensor& b) { return a.to_vector<float>() == b.to_vector<float>(); };
+  EXPECT_TRUE(same(LeakyReLU(0.2)(x), leaky_relu(x, 0.2)));
+  EXPECT_TRUE(same(LeakyReLU()(x), leaky_relu(x, 0.01)));
+  EXPECT_TRUE(same(GELU()(x), gelu(x)));
+  EXPECT_TRUE(same(GELU("tanh")(x), gelu(x, "tanh")));
+  EXPECT_FALSE(same(GELU("tanh")(x), gelu(x)));
+  EXPECT_TRUE(same(SiLU()(x), silu(x)));
+  EXPECT_TRUE(same(Softplus(2.0, 1.0)(x), softplus(x, 2.0, 1.0)));
+  EXPECT_TRUE(same(Tanh()(x), tanh(x)));
+  EXPECT_TRUE(same(Sigmoid()(x), sigmoid(x)));
+  EXPECT_TRUE(same(Softmax(0)(x), softmax(x, 0)));
+  EXPECT_TRUE(same(LogSoftmax(0)(x), log_softmax(x, 0)));
+  Identity identity;
+  EXPECT_EQ(identity(x).data_ptr(), x.data_ptr());
+  EXPECT_THROW(GELU("fast")(x), Error);
+
+  const Tensor y = tensor({0.0, 0.0, 0.5, 1.0, 2.0});
+  EXPECT_FLOAT_EQ(MSELoss(Reduction::sum)(x, y).item<float>(), mse_loss(x, y, Reduction::sum).item<float>());
+  EXPECT_FLOAT_EQ(L1Loss()(x, y).item<float>(), l1_loss(x, y).item<float>());
+  EXPECT_FLOAT_EQ(SmoothL1Loss(Reduction::mean, 0.5)(x, y).item<float>(),
+                  smooth_l1_loss(x, y, Reduction::mean, 0.5).item<float>());
+  const Tensor p = sigmoid(x);
+  EXPECT_FLOAT_EQ(BCELoss()(p, sigmoid(y)).item<float>(), binary_cross_entropy(p, sigmoid(y)).item<float>());
+  EXPECT_NEAR(BCEWithLogitsLoss()(x, sigmoid(y)).item<float>(), BCELoss()(p, sigmoid(y)).item<float>(), 1e-6);
+  MSELoss mse;
+  EXPECT_THROW(mse.Module::forward(x), Error);
+}
+
+}  // namespace
+}  // namespace volt::nn

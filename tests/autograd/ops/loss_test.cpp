@@ -181,3 +181,48 @@ TEST(CrossEntropy, NegativeInfinityLogitIsFiniteWithoutSmoothing) {
 
 }  // namespace
 }  // namespace volt
+
+namespace volt {
+namespace {
+
+// Hand-computed values of the elementwise losses and the errors their checks give.
+TEST(ElementwiseLosses, HandComputedValues) {
+  const Tensor x = tensor({0.5, -1.0, 2.0}, DType::f64), y = tensor({0.0, 1.0, 2.5}, DType::f64);
+  EXPECT_DOUBLE_EQ(mse_loss(x, y).item<double>(), (0.25 + 4.0 + 0.25) / 3);
+  EXPECT_DOUBLE_EQ(l1_loss(x, y, Reduction::sum).item<double>(), 0.5 + 2.0 + 0.5);
+  // beta 1: |d| = 0.5 -> 0.125; |d| = 2 -> 1.5; |d| = 0.5 -> 0.125.
+  EXPECT_EQ(smooth_l1_loss(x, y, Reduction::none).to_vector<double>(), (std::vector<double>{0.125, 1.5, 0.125}));
+  EXPECT_EQ(smooth_l1_loss(x, y, Reduction::none, 0.0).to_vector<double>(), (std::vector<double>{0.5, 2.0, 0.5}));
+  const Tensor p = tensor({0.5, 0.25, 0.0}, DType::f64), t = tensor({1.0, 0.0, 0.0}, DType::f64);
+  // -log 0.5, -log 0.75, and log(1 - 0) = 0 for the certain zero.
+  const std::vector<double> bce = binary_cross_entropy(p, t, Tensor(), Reduction::none).to_vector<double>();
+  EXPECT_DOUBLE_EQ(bce[0], std::log(2.0));
+  EXPECT_DOUBLE_EQ(bce[1], -std::log(0.75));
+  EXPECT_DOUBLE_EQ(bce[2], 0.0);
+  // A certain wrong answer costs 100, the clamp PyTorch applies to the log.
+  EXPECT_DOUBLE_EQ(binary_cross_entropy(tensor({0.0}, DType::f64), tensor({1.0}, DType::f64)).item<double>(), 100.0);
+  // From logits: x = 0 is p = 0.5 whatever the target; a large logit stays finite.
+  EXPECT_DOUBLE_EQ(
+      binary_cross_entropy_with_logits(tensor({0.0}, DType::f64), tensor({1.0}, DType::f64)).item<double>(),
+      std::log(2.0));
+  EXPECT_NEAR(binary_cross_entropy_with_logits(tensor({-200.0}, DType::f64), tensor({1.0}, DType::f64)).item<double>(),
+              200.0, 1e-12);
+}
+
+TEST(ElementwiseLosses, BadInputIsAClearError) {
+  const Tensor p = tensor({0.5, 1.5}), t = tensor({1.0, 0.0});
+  EXPECT_THAT(error_of([&] { binary_cross_entropy(p, t); }),
+              HasSubstr("binary_cross_entropy: input 1.5 at flat index 1 is not a probability in [0, 1]"));
+  EXPECT_THAT(error_of([&] {
+                mse_loss(tensor({1.0, 2.0}), tensor({1.0, 2.0, 3.0}));
+              }),
+              HasSubstr("mse_loss: target f32[3] on cpu must have the input's shape, f32[2] on cpu"));
+  EXPECT_THAT(error_of([&] { l1_loss(tensor({1.0}), tensor({1.0}, DType::f64)); }), HasSubstr("l1_loss"));
+  EXPECT_THAT(error_of([&] {
+                binary_cross_entropy(p, t, tensor({1.0, 2.0}, DType::f64));
+              }),
+              HasSubstr("binary_cross_entropy"));
+}
+
+}  // namespace
+}  // namespace volt

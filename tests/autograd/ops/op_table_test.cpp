@@ -17,6 +17,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <numbers>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -432,6 +434,7 @@ enum class Domain {
   away_from_zero,  // |x| in [0.25, 3): relu and abs, where eps never crosses the kink
   distinct,        // a shuffled progression over [-2, 2]: max without ties in f64
   grid,            // multiples of 1/64 in [-3, 3): exact in every dtype, with x ± 1/64 too
+  unit,            // uniform in [0.05, 0.95]: probabilities and soft targets
 };
 
 struct Input {
@@ -540,16 +543,19 @@ Device other_device(Device d) {
   return cuda::is_available() ? Device::cuda(0) : Device::cpu();
 }
 
+// A unary op's rows: the free function, and for the transposed [31, 33] the member (or another
+// spelling of the same op), beside its f64 reference.
+struct UnaryRow {
+  const char* name;
+  Domain domain;
+  Op fn, member;
+  std::function<double(double)> f;
+};
+
 void elementwise_rows(Table& t) {
   using D = Domain;
   // Unary ops at every size: the free function, and for the transposed [31, 33] the member.
-  struct Unary {
-    const char* name;
-    Domain domain;
-    Op fn, member;
-    std::function<double(double)> f;
-  };
-  const Unary unaries[] = {
+  const UnaryRow unaries[] = {
       {"neg", D::any, [](auto& x) { return neg(x[0]); }, [](auto& x) { return -x[0]; }, [](double a) { return -a; }},
       {"exp", D::any, [](auto& x) { return exp(x[0]); }, [](auto& x) { return x[0].exp(); },
        [](double a) { return std::exp(a); }},
@@ -572,7 +578,7 @@ void elementwise_rows(Table& t) {
       {"pow_3", D::any, [](auto& x) { return pow(x[0], 3.0); }, [](auto& x) { return x[0].pow(3.0); },
        [](double a) { return a * a * a; }},
   };
-  for (const Unary& u : unaries)
+  for (const UnaryRow& u : unaries)
     for (int64_t n : kSizes) {
       const Input in = sized(n, u.domain);
       t.add(std::string(u.name) + "_" + tag(in), {in}, n == 1023 ? u.member : u.fn, unary(u.f));
@@ -1436,6 +1442,212 @@ void chain_rows(Table& t) {
       unary([](double a) { return relu_of(a) + 1; }));
 }
 
+double gelu_of(double a) { return 0.5 * a * (1 + std::erf(a / std::sqrt(2.0))); }
+double gelu_tanh_of(double a) {
+  return 0.5 * a * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (a + 0.044715 * a * a * a)));
+}
+
+// Same-shape inputs mapped element by element: f(values of element i across the inputs), with
+// `magnitude` the rounding scale.
+Values zip_ref(const std::vector<Values>& x, const std::function<double(const std::vector<double>&)>& f,
+               const std::function<double(const std::vector<double>&)>& magnitude) {
+  Values y{x[0].shape, {}, {}};
+  std::vector<double> at(x.size());
+  for (std::size_t i = 0; i < x[0].v.size(); ++i) {
+    for (std::size_t k = 0; k < x.size(); ++k)
+      at[k] = x[k].v[i];
+    y.v.push_back(f(at));
+    y.scale.push_back(magnitude(at));
+  }
+  return y;
+}
+
+Values reduced_ref(const Values& v, Reduction r) {
+  if (r == Reduction::none) return v;
+  return reduce_ref(v, {}, false, r == Reduction::sum ? Reduce::sum : Reduce::mean);
+}
+
+// The activations beyond relu, tanh and sigmoid, and the elementwise losses (autograd/ops/
+// elementwise.cpp and loss.cpp).
+void activation_rows(Table& t) {
+  using D = Domain;
+  // The bounds of clamp are exact in every dtype, so that a bound rounded to half does not move
+  // an element across it.
+  const UnaryRow unaries[] = {
+      {"log1p", D::positive, [](auto& x) { return log1p(x[0]); }, [](auto& x) { return x[0].log1p(); },
+       [](double a) { return std::log1p(a); }},
+      {"log1p_small", D::unit, [](auto& x) { return log1p(mul(x[0], 1e-3)); },
+       [](auto& x) { return (x[0] * 1e-3).log1p(); }, [](double a) { return std::log1p(a * 1e-3); }},
+      {"expm1", D::any, [](auto& x) { return expm1(x[0]); }, [](auto& x) { return x[0].expm1(); },
+       [](double a) { return std::expm1(a); }},
+      {"square", D::any, [](auto& x) { return square(x[0]); }, [](auto& x) { return x[0].square(); },
+       [](double a) { return a * a; }},
+      {"softplus", D::wide, [](auto& x) { return softplus(x[0]); },
+       [](auto& x) { return nn::functional::softplus(x[0]); }, [](double a) { return std::log1p(std::exp(a)); }},
+      // beta 2, threshold 3: x above 1.5 passes through (the discontinuity PyTorch has too).
+      {"softplus_beta2_threshold3", D::any, [](auto& x) { return softplus(x[0], 2.0, 3.0); },
+       [](auto& x) { return softplus(x[0], 2.0, 3.0); },
+       [](double a) { return 2 * a > 3 ? a : std::log1p(std::exp(2 * a)) / 2; }},
+      {"gelu", D::any, [](auto& x) { return gelu(x[0]); }, [](auto& x) { return nn::functional::gelu(x[0]); }, gelu_of},
+      {"gelu_tanh", D::any, [](auto& x) { return gelu(x[0], "tanh"); },
+       [](auto& x) { return nn::functional::gelu(x[0], "tanh"); }, gelu_tanh_of},
+      {"silu", D::any, [](auto& x) { return silu(x[0]); }, [](auto& x) { return nn::functional::silu(x[0]); },
+       [](double a) { return a / (1 + std::exp(-a)); }},
+      {"leaky_relu", D::away_from_zero, [](auto& x) { return leaky_relu(x[0], 0.1); },
+       [](auto& x) { return nn::functional::leaky_relu(x[0], 0.1); }, [](double a) { return a > 0 ? a : 0.1 * a; }},
+      {"leaky_relu_default", D::away_from_zero, [](auto& x) { return leaky_relu(x[0]); },
+       [](auto& x) { return leaky_relu(x[0]); }, [](double a) { return a > 0 ? a : 0.01 * a; }},
+      {"clamp", D::any, [](auto& x) { return clamp(x[0], -1.25, 0.75); },
+       [](auto& x) { return x[0].clamp(-1.25, 0.75); }, [](double a) { return std::min(std::max(a, -1.25), 0.75); }},
+      {"clamp_min", D::any, [](auto& x) { return clamp_min(x[0], -0.375); },
+       [](auto& x) { return x[0].clamp_min(-0.375); }, [](double a) { return std::max(a, -0.375); }},
+      {"clamp_max", D::any, [](auto& x) { return clamp_max(x[0], 1.125); },
+       [](auto& x) { return x[0].clamp(std::nullopt, 1.125); }, [](double a) { return std::min(a, 1.125); }},
+      // A min above the max: every element becomes the max (PyTorch's rule), gradient 0.
+      {"clamp_crossed", D::any, [](auto& x) { return clamp(x[0], 1.0, -1.0); },
+       [](auto& x) { return x[0].clamp(1.0, -1.0); }, [](double) { return -1.0; }},
+  };
+  for (const UnaryRow& u : unaries)
+    for (int64_t n : kSizes) {
+      const Input in = sized(n, u.domain);
+      const std::string name = u.name;
+      // gelu's 1 + erf(x/√2) cancels for negative x: its rounding is relative to |x|, not |y|.
+      const bool cancels = name == "gelu" || name == "gelu_tanh";
+      const auto f = u.f;
+      Reference ref = cancels ? Reference([f](const std::vector<Values>& x) {
+        return zip_ref(
+            x, [f](auto& v) { return f(v[0]); }, [](auto& v) { return std::abs(v[0]); });
+      })
+                              : unary(u.f);
+      Row& row = t.add(name + "_" + tag(in), {in}, n == 1023 ? u.member : u.fn, ref);
+      if (name == "log1p_small") row.tol.half = 2e-2;  // the scaling rounds first
+    }
+  t.add_error(
+      "clamp_no_bounds_3", {{{3}}}, [](auto& x) { return clamp(x[0], std::nullopt); },
+      "clamp: at least one of min and max must be given");
+  t.add_error(
+      "gelu_bad_approximate_3", {{{3}}}, [](auto& x) { return gelu(x[0], "fast"); },
+      "gelu: approximate must be \"none\" or \"tanh\", got \"fast\"");
+  t.add_error(
+      "softplus_beta_0_3", {{{3}}}, [](auto& x) { return softplus(x[0], 0.0); },
+      "softplus: beta must be finite and non-zero, got 0");
+
+  // The elementwise losses at each reduction, on a contiguous, a sliced and a transposed pair.
+  const Reduction reductions[] = {Reduction::none, Reduction::mean, Reduction::sum};
+  const char* reduction_names[] = {"none", "mean", "sum"};
+  const std::pair<Input, Input> pairs[] = {
+      {{{3, 4}}, {{3, 4}}},
+      {{{7}, Layout::sliced}, {{7}}},
+      {{{5, 6}, Layout::transposed}, {{5, 6}, Layout::sliced}},
+  };
+  const auto with_domains = [](Input in, Domain d) {
+    in.domain = d;
+    return in;
+  };
+  const auto diff_scale = [](const std::vector<double>& a) { return std::abs(a[0]) + std::abs(a[1]); };
+  for (std::size_t r = 0; r < 3; ++r)
+    for (const auto& [a, b] : pairs) {
+      const Reduction red = reductions[r];
+      const std::string suffix = std::string("_") + reduction_names[r] + "_" + tag(a);
+      t.add(
+           "mse_loss" + suffix, {a, b}, [red](auto& x) { return mse_loss(x[0], x[1], red); },
+           [red, diff_scale](auto& x) {
+             return reduced_ref(zip_ref(
+                                    x, [](auto& v) { return (v[0] - v[1]) * (v[0] - v[1]); },
+                                    [](auto& v) { return (std::abs(v[0]) + std::abs(v[1])) * std::abs(v[0] - v[1]); }),
+                                red);
+           })
+          .tol.half = 3e-2;
+      (void)diff_scale;
+      t.add(
+          "l1_loss" + suffix, {with_domains(a, D::away_from_zero), with_domains(b, D::unit)},
+          [red](auto& x) { return l1_loss(x[0], x[1], red); },
+          [red, diff_scale](auto& x) {
+            return reduced_ref(zip_ref(
+                                   x, [](auto& v) { return std::abs(v[0] - v[1]); }, diff_scale),
+                               red);
+          });
+      t.add(
+           "smooth_l1_loss" + suffix, {a, b}, [red](auto& x) { return smooth_l1_loss(x[0], x[1], red, 0.8); },
+           [red](auto& x) {
+             return reduced_ref(
+                 zip_ref(
+                     x,
+                     [](auto& v) {
+                       const double z = std::abs(v[0] - v[1]);
+                       return z < 0.8 ? 0.5 * z * z / 0.8 : z - 0.4;
+                     },
+                     [](auto& v) { return (std::abs(v[0]) + std::abs(v[1])) * (1 + std::abs(v[0] - v[1])); }),
+                 red);
+           })
+          .tol.half = 3e-2;
+      const auto bce = [](const std::vector<double>& v) {
+        return -(v[1] * std::max(std::log(v[0]), -100.0) + (1 - v[1]) * std::max(std::log(1 - v[0]), -100.0));
+      };
+      const auto bce_scale = [](const std::vector<double>& v) {
+        return std::abs(v[1] * std::log(v[0])) + std::abs((1 - v[1]) * std::log(1 - v[0])) + 1;
+      };
+      t.add(
+           "binary_cross_entropy" + suffix, {with_domains(a, D::unit), with_domains(b, D::unit)},
+           [red](auto& x) { return binary_cross_entropy(x[0], x[1], Tensor(), red); },
+           [red, bce, bce_scale](auto& x) { return reduced_ref(zip_ref(x, bce, bce_scale), red); })
+          .tol.half = 3e-2;
+      const auto bce_logits = [](const std::vector<double>& v) {
+        return (1 - v[1]) * v[0] + std::log1p(std::exp(-v[0]));
+      };
+      const auto logits_scale = [](const std::vector<double>& v) { return std::abs(v[0]) + 1; };
+      t.add(
+           "bce_with_logits" + suffix, {with_domains(a, D::wide), with_domains(b, D::unit)},
+           [red](auto& x) { return binary_cross_entropy_with_logits(x[0], x[1], Tensor(), red); },
+           [red, bce_logits, logits_scale](auto& x) { return reduced_ref(zip_ref(x, bce_logits, logits_scale), red); })
+          .tol.half = 3e-2;
+    }
+  // Weights (and pos_weight), each a third input of the input's shape; the module forms.
+  t.add(
+       "binary_cross_entropy_weighted_3x4",
+       {{{3, 4}, Layout::contiguous, D::unit},
+        {{3, 4}, Layout::contiguous, D::unit},
+        {{3, 4}, Layout::contiguous, D::positive}},
+       [](auto& x) { return nn::BCELoss(x[2])(x[0], x[1]); },
+       [](auto& x) {
+         return reduced_ref(
+             zip_ref(
+                 x, [](auto& v) { return -v[2] * (v[1] * std::log(v[0]) + (1 - v[1]) * std::log(1 - v[0])); },
+                 [](auto& v) { return v[2] * (std::abs(std::log(v[0])) + std::abs(std::log(1 - v[0]))) + 1; }),
+             Reduction::mean);
+       })
+      .tol.half = 3e-2;
+  t.add(
+       "bce_with_logits_pos_weight_sum_4x3",
+       {{{4, 3}, Layout::contiguous, D::wide},
+        {{4, 3}, Layout::contiguous, D::unit},
+        {{4, 3}, Layout::contiguous, D::positive}},
+       [](auto& x) { return nn::BCEWithLogitsLoss(Tensor(), Reduction::sum, x[2])(x[0], x[1]); },
+       [](auto& x) {
+         return reduced_ref(
+             zip_ref(
+                 x, [](auto& v) { return (1 - v[1]) * v[0] + (1 + (v[2] - 1) * v[1]) * std::log1p(std::exp(-v[0])); },
+                 [](auto& v) { return std::abs(v[0]) * (1 + v[2]) + 1; }),
+             Reduction::sum);
+       })
+      .tol.half = 3e-2;
+  t.add(
+      "mse_loss_module_4", {{{4}}, {{4}}}, [](auto& x) { return nn::MSELoss(Reduction::sum)(x[0], x[1]); },
+      [](auto& x) {
+        return reduced_ref(zip_ref(
+                               x, [](auto& v) { return (v[0] - v[1]) * (v[0] - v[1]); },
+                               [](auto& v) { return (std::abs(v[0]) + std::abs(v[1])) * std::abs(v[0] - v[1]); }),
+                           Reduction::sum);
+      });
+  t.add_error(
+      "mse_loss_shape_mismatch", {{{3, 4}}, {{4, 3}}}, [](auto& x) { return mse_loss(x[0], x[1]); },
+      "must have the input's shape");
+  t.add_error(
+      "smooth_l1_negative_beta", {{{3}}, {{3}}},
+      [](auto& x) { return smooth_l1_loss(x[0], x[1], Reduction::mean, -1.0); },
+      "smooth_l1_loss: beta must be finite and 0 or more, got -1");
+}
+
 const std::vector<Row>& table() {
   static const std::vector<Row> rows = [] {
     Table t;
@@ -1443,6 +1655,7 @@ const std::vector<Row>& table() {
     reduction_rows(t);
     matmul_rows(t);
     loss_rows(t);
+    activation_rows(t);
     shape_rows(t);
     chain_rows(t);
     return t.take();
@@ -1479,6 +1692,9 @@ std::vector<double> draw(Domain domain, int64_t n, uint64_t seed) {
         break;
       case Domain::grid:
         v[i] = std::floor(384 * u(rng)) / 64 - 3;
+        break;
+      case Domain::unit:
+        v[i] = 0.05 + 0.9 * u(rng);
         break;
     }
   }

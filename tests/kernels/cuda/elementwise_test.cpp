@@ -97,19 +97,23 @@ Tensor with_nan(const Tensor& x, int64_t i) {
 
 TEST(CudaElementwise, UnaryMatchesCpu) {
   VOLT_REQUIRE_CUDA();
-  const Unary ops[] = {Unary::neg,  Unary::exp, Unary::log, Unary::sqrt,  Unary::tanh,      Unary::sigmoid,
-                       Unary::relu, Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar};
+  const Unary ops[] = {Unary::neg,        Unary::exp,   Unary::log,        Unary::sqrt,     Unary::tanh,
+                       Unary::sigmoid,    Unary::relu,  Unary::abs,        Unary::pow,      Unary::scale,
+                       Unary::add_scalar, Unary::log1p, Unary::expm1,      Unary::softplus, Unary::gelu,
+                       Unary::gelu_tanh,  Unary::silu,  Unary::leaky_relu, Unary::clamp};
   for (DType t : kFloating)
     for (int64_t n : kSizes)
       for (const Walk& w : walks(n, 1))
         for (Unary op : ops) {
-          const bool positive = op == Unary::log || op == Unary::sqrt || op == Unary::pow;
+          const bool positive = op == Unary::log || op == Unary::sqrt || op == Unary::pow || op == Unary::log1p;
           Tensor x = positive ? sample(w.in_numel, t, 1, 0.25, 4) : sample(w.in_numel, t, 1, -3, 3, 0.125);
           if (op == Unary::relu && n > 0) x = with_nan(x, w.offset);  // relu(NaN) is NaN on both
-          const double s = op == Unary::pow ? 2.5 : -1.75;
+          // softplus: beta 1.5, threshold 2 (both branches); clamp: [-1.75, 1]; leaky_relu: slope 0.2.
+          const double s = op == Unary::pow ? 2.5 : op == Unary::softplus ? 1.5 : op == Unary::leaky_relu ? 0.2 : -1.75;
+          const double s2 = op == Unary::softplus ? 2.0 : 1.0;
           auto [actual, expected] = run_twins(
-              w, t, {x}, [&](void* o, auto& in) { kernels::cpu::unary(op, t, o, in[0], w.loop, s, Stream{}); },
-              [&](void* o, auto& in) { kernels::cuda::unary(op, t, o, in[0], w.loop, s, stream()); });
+              w, t, {x}, [&](void* o, auto& in) { kernels::cpu::unary(op, t, o, in[0], w.loop, s, s2, Stream{}); },
+              [&](void* o, auto& in) { kernels::cuda::unary(op, t, o, in[0], w.loop, s, s2, stream()); });
           EXPECT_TRUE(agree(actual, expected))
               << dtype_name(t) << " unary op " << static_cast<int>(op) << ", " << w.name << ", n=" << n;
         }
@@ -129,7 +133,11 @@ TEST(CudaElementwise, BinaryMatchesCpu) {
                         Binary::ge,
                         Binary::relu_backward,
                         Binary::tanh_backward,
-                        Binary::sigmoid_backward};
+                        Binary::sigmoid_backward,
+                        Binary::gelu_backward,
+                        Binary::gelu_tanh_backward,
+                        Binary::silu_backward,
+                        Binary::leaky_relu_backward};
   for (DType t : kFloating)
     for (int64_t n : kSizes)
       for (const Walk& w : walks(n, 2))
@@ -265,7 +273,7 @@ TEST(CudaElementwise, ReluMatchesCudnn) {
       const Tensor x = sample(n, t, 14, -3, 3, 0.125).to(Device::cuda(0));
       Tensor y = testing::cuda_empty({n}, t);
       const StridedLoop loop = kernels::make_strided_loop({n}, {{{n}, {1}}, {{n}, {1}}});
-      kernels::cuda::unary(Unary::relu, t, y.data_ptr(), x.data_ptr(), loop, 0.0, stream());
+      kernels::cuda::unary(Unary::relu, t, y.data_ptr(), x.data_ptr(), loop, 0.0, 0.0, stream());
       EXPECT_TRUE(same_bytes(y, cudnn.relu(x))) << dtype_name(t) << " n=" << n;
     }
 }
