@@ -29,6 +29,9 @@ Tensor full_like(const Tensor& t, double value);
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape = {}, TensorOptions options = {});
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
+// A matrix from nested braces, tensor({{0., 0.}, {0., 1.}}): rows of equal length (an error
+// names the first that differs).
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options = {});
 Tensor scalar_tensor(double value, TensorOptions options = {});
 
 // Random tensors from `gen` (the default generator when null): same (seed, offset), same values.
@@ -92,6 +95,27 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+// Against a scalar, taken in a's dtype (as PyTorch's x > 0.5).
+Tensor eq(const Tensor& a, double s);
+Tensor ne(const Tensor& a, double s);
+Tensor lt(const Tensor& a, double s);
+Tensor le(const Tensor& a, double s);
+Tensor gt(const Tensor& a, double s);
+Tensor ge(const Tensor& a, double s);
+// x < y, x > 0.5, 0.5 <= x, ...: the comparisons above. (== and != are left to eq and ne, so
+// that comparing two Tensor handles never silently builds a tensor.)
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, double s);
+Tensor operator<=(const Tensor& a, double s);
+Tensor operator>(const Tensor& a, double s);
+Tensor operator>=(const Tensor& a, double s);
+Tensor operator<(double s, const Tensor& a);
+Tensor operator<=(double s, const Tensor& a);
+Tensor operator>(double s, const Tensor& a);
+Tensor operator>=(double s, const Tensor& a);
 
 // --- shape and copies (autograd/ops/shape.cpp) --------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
@@ -100,8 +124,8 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // --- reductions (autograd/ops/reduction.cpp) ----------------------------------------------
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);  // {}: all
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor sum(const Tensor& x, const DimList& dims = {}, bool keepdim = false);  // {}: all
+Tensor mean(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 

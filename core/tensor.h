@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -89,7 +90,19 @@ constexpr DType dtype_of<bool>() {
   return DType::boolean;
 }
 
-struct MaxResult;
+// The dims of a reduction, taken as libtorch's IntArrayRef takes them: one dim (x.sum(1),
+// x.mean(-1, true)), a braced list (x.sum({0, 2}); {} for every dim), or a vector.
+struct DimList {
+  DimList() = default;
+  DimList(int64_t dim) : dims{dim} {}  // NOLINT(google-explicit-constructor): x.sum(1)
+  DimList(std::initializer_list<int64_t> list) : dims(list) {}
+  DimList(std::vector<int64_t> list) : dims(std::move(list)) {}  // NOLINT(google-explicit-constructor)
+  std::vector<int64_t> dims;
+};
+
+// max(dim)'s values and indices, as libtorch returns them: std::get<0>, or
+// `auto [values, indices] = x.max(1);`.
+using MaxResult = std::tuple<Tensor, Tensor>;
 
 class Tensor {
  public:
@@ -174,9 +187,9 @@ class Tensor {
 
   // --- reductions -----------------------------------------------------------------------
   Tensor sum() const;
-  Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor sum(const DimList& dims, bool keepdim = false) const;
   Tensor mean() const;
-  Tensor mean(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor mean(const DimList& dims, bool keepdim = false) const;
   MaxResult max(int64_t dim, bool keepdim = false) const;
   Tensor max() const;
   Tensor argmax(int64_t dim, bool keepdim = false) const;
@@ -190,6 +203,22 @@ class Tensor {
   Tensor le(const Tensor& o) const;
   Tensor gt(const Tensor& o) const;
   Tensor ge(const Tensor& o) const;
+  Tensor eq(double s) const;
+  Tensor ne(double s) const;
+  Tensor lt(double s) const;
+  Tensor le(double s) const;
+  Tensor gt(double s) const;
+  Tensor ge(double s) const;
+
+  // --- arithmetic as members (the free functions of ops.h) -------------------------------
+  Tensor add(const Tensor& other, double alpha = 1.0) const;
+  Tensor add(double s) const;
+  Tensor sub(const Tensor& other, double alpha = 1.0) const;
+  Tensor sub(double s) const;
+  Tensor mul(const Tensor& other) const;
+  Tensor mul(double s) const;
+  Tensor div(const Tensor& other) const;
+  Tensor div(double s) const;
 
   // --- in-place (for optimizers and initialisers; bump the version counter) -------------
   Tensor& add_(const Tensor& other, double alpha = 1.0);
@@ -226,11 +255,6 @@ class Tensor {
   TensorImpl& checked(const char* what) const;
 
   std::shared_ptr<TensorImpl> impl_;
-};
-
-struct MaxResult {
-  Tensor values;
-  Tensor indices;
 };
 
 struct TensorImpl {

@@ -270,6 +270,33 @@ Tensor le(const Tensor& a, const Tensor& b) { return binary_out("le", Binary::le
 Tensor gt(const Tensor& a, const Tensor& b) { return binary_out("gt", Binary::gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_out("ge", Binary::ge, a, b); }
 
+namespace {
+Tensor scalar_like(const Tensor& a, double s) {
+  ops::check_defined("comparison", a);
+  return full({}, s, TensorOptions(a.dtype()).device(a.device()));
+}
+}  // namespace
+
+Tensor eq(const Tensor& a, double s) { return eq(a, scalar_like(a, s)); }
+Tensor ne(const Tensor& a, double s) { return ne(a, scalar_like(a, s)); }
+Tensor lt(const Tensor& a, double s) { return lt(a, scalar_like(a, s)); }
+Tensor le(const Tensor& a, double s) { return le(a, scalar_like(a, s)); }
+Tensor gt(const Tensor& a, double s) { return gt(a, scalar_like(a, s)); }
+Tensor ge(const Tensor& a, double s) { return ge(a, scalar_like(a, s)); }
+
+Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+Tensor operator<(const Tensor& a, double s) { return lt(a, s); }
+Tensor operator<=(const Tensor& a, double s) { return le(a, s); }
+Tensor operator>(const Tensor& a, double s) { return gt(a, s); }
+Tensor operator>=(const Tensor& a, double s) { return ge(a, s); }
+Tensor operator<(double s, const Tensor& a) { return gt(a, s); }
+Tensor operator<=(double s, const Tensor& a) { return ge(a, s); }
+Tensor operator>(double s, const Tensor& a) { return lt(a, s); }
+Tensor operator>=(double s, const Tensor& a) { return le(a, s); }
+
 Tensor Tensor::operator-() const { return neg(*this); }
 Tensor Tensor::exp() const { return volt::exp(*this); }
 Tensor Tensor::log() const { return volt::log(*this); }
@@ -293,5 +320,19 @@ Tensor Tensor::lt(const Tensor& o) const { return volt::lt(*this, o); }
 Tensor Tensor::le(const Tensor& o) const { return volt::le(*this, o); }
 Tensor Tensor::gt(const Tensor& o) const { return volt::gt(*this, o); }
 Tensor Tensor::ge(const Tensor& o) const { return volt::ge(*this, o); }
+Tensor Tensor::eq(double s) const { return volt::eq(*this, s); }
+Tensor Tensor::ne(double s) const { return volt::ne(*this, s); }
+Tensor Tensor::lt(double s) const { return volt::lt(*this, s); }
+Tensor Tensor::le(double s) const { return volt::le(*this, s); }
+Tensor Tensor::gt(double s) const { return volt::gt(*this, s); }
+Tensor Tensor::ge(double s) const { return volt::ge(*this, s); }
+Tensor Tensor::add(const Tensor& other, double alpha) const { return volt::add(*this, other, alpha); }
+Tensor Tensor::add(double s) const { return volt::add(*this, s); }
+Tensor Tensor::sub(const Tensor& other, double alpha) const { return volt::sub(*this, other, alpha); }
+Tensor Tensor::sub(double s) const { return volt::add(*this, -s); }
+Tensor Tensor::mul(const Tensor& other) const { return volt::mul(*this, other); }
+Tensor Tensor::mul(double s) const { return volt::mul(*this, s); }
+Tensor Tensor::div(const Tensor& other) const { return volt::div(*this, other); }
+Tensor Tensor::div(double s) const { return *this / s; }
 
 }  // namespace volt

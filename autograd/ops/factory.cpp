@@ -77,6 +77,23 @@ Tensor tensor(std::initializer_list<double> values, TensorOptions options) {
   return t;
 }
 
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options) {
+  const auto r = static_cast<int64_t>(rows.size());
+  const int64_t c = r == 0 ? 0 : static_cast<int64_t>(rows.begin()->size());
+  std::vector<double> flat;
+  flat.reserve(static_cast<std::size_t>(r * c));
+  int64_t i = 0;
+  for (const auto& row : rows) {
+    VOLT_CHECK(static_cast<int64_t>(row.size()) == c, "tensor: row ", i, " has ", row.size(), " values but row 0 has ",
+               c, "; a matrix needs rows of one length");
+    flat.insert(flat.end(), row.begin(), row.end());
+    ++i;
+  }
+  Tensor t = tensor(flat, {r, c}).to(options.dtype_).to(options.device_);
+  if (options.requires_grad_) t.requires_grad_(true);
+  return t;
+}
+
 Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
 
 template <class T>

@@ -52,7 +52,8 @@ Split split_at(const Shape& shape, int64_t d) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor sum(const Tensor& x, const DimList& dim_list, bool keepdim) {
+  const std::vector<int64_t>& dims_in = dim_list.dims;
   ops::check_defined("sum", x);
   ops::check_device("sum", {x});
   if (is_half(x.dtype())) return sum(x.to(DType::f32), dims_in, keepdim).to(x.dtype());
@@ -68,7 +69,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   return y;
 }
 
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor mean(const Tensor& x, const DimList& dim_list, bool keepdim) {
+  const std::vector<int64_t>& dims_in = dim_list.dims;
   ops::check_floating("mean", x);
   const auto dims = reduced_dims("mean", x, dims_in);
   int64_t count = 1;
@@ -86,7 +88,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   VOLT_CHECK(shape[dim] > 0, "max: cannot reduce over an empty dim of ", describe(x));
   if (is_half(x.dtype())) {
     MaxResult r = max(x.to(DType::f32), dim, keepdim);
-    return {r.values.to(x.dtype()), r.indices};
+    return {std::get<0>(r).to(x.dtype()), std::get<1>(r)};
   }
   const Tensor xc = x.contiguous();
   const Split s = split_at(shape, dim);
@@ -113,15 +115,15 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   NoGradGuard no_grad;
-  return max(x, dim, keepdim).indices;
+  return std::get<1>(max(x, dim, keepdim));
 }
 
 Tensor Tensor::sum() const { return volt::sum(*this); }
-Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return volt::sum(*this, dims, keepdim); }
+Tensor Tensor::sum(const DimList& dims, bool keepdim) const { return volt::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return volt::mean(*this); }
-Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return volt::mean(*this, dims, keepdim); }
+Tensor Tensor::mean(const DimList& dims, bool keepdim) const { return volt::mean(*this, dims, keepdim); }
 MaxResult Tensor::max(int64_t dim, bool keepdim) const { return volt::max(*this, dim, keepdim); }
-Tensor Tensor::max() const { return volt::max(reshape({-1}), 0).values; }
+Tensor Tensor::max() const { return std::get<0>(volt::max(reshape({-1}), 0)); }
 Tensor Tensor::argmax(int64_t dim, bool keepdim) const { return volt::argmax(*this, dim, keepdim); }
 
 }  // namespace volt

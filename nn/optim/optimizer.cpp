@@ -194,4 +194,13 @@ void Adam::adam_step(bool decoupled) {
 
 AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options) {}
 
+SGD::SGD(std::vector<Tensor> params, double lr) : SGD(std::move(params), SGDOptions{.lr = lr}) {}
+Adam::Adam(std::vector<Tensor> params, double lr) : Adam(std::move(params), AdamOptions{.lr = lr}) {}
+AdamW::AdamW(std::vector<Tensor> params, double lr)
+    : AdamW(std::move(params), [lr] {
+        AdamOptions o = adamw_defaults();
+        o.lr = lr;
+        return o;
+      }()) {}
+
 }  // namespace volt::optim

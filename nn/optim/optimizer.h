@@ -69,6 +69,7 @@ struct SGDOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
+  SGD(std::vector<Tensor> params, double lr);  // libtorch's SGD(params, /*lr=*/0.1)
   void step() override;
   SGDOptions options;
 };
@@ -84,6 +85,7 @@ struct AdamOptions {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
+  Adam(std::vector<Tensor> params, double lr);
   void step() override;
   AdamOptions options;
 
@@ -95,6 +97,7 @@ class Adam : public Optimizer {
 class AdamW : public Adam {
  public:
   AdamW(std::vector<Tensor> params, AdamOptions options);
+  AdamW(std::vector<Tensor> params, double lr);  // with AdamW's default weight_decay, 1e-2
   void step() override { adam_step(true); }
 };
 

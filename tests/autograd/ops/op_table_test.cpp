@@ -810,14 +810,14 @@ void reduction_rows(Table& t) {
     soft.grad.eps = log_soft.grad.eps = eps;
     if (n == 0) {
       t.add_error(
-          "max_rows_" + tag(distinct_rows), {distinct_rows}, [](auto& x) { return max(x[0], 1).values; },
+          "max_rows_" + tag(distinct_rows), {distinct_rows}, [](auto& x) { return std::get<0>(max(x[0], 1)); },
           "cannot reduce over an empty dim");
       t.add_error(
           "max_all_member_" + tag(distinct_all), {distinct_all}, [](auto& x) { return x[0].max(); },
           "cannot reduce over an empty dim");
     } else {
       t.add(
-          "max_rows_" + tag(distinct_rows), {distinct_rows}, [](auto& x) { return max(x[0], 1).values; },
+          "max_rows_" + tag(distinct_rows), {distinct_rows}, [](auto& x) { return std::get<0>(max(x[0], 1)); },
           [](auto& x) { return reduce_ref(x[0], {1}, false, Reduce::max); });
       t.add(
           "max_all_member_" + tag(distinct_all), {distinct_all}, [](auto& x) { return x[0].max(); },
@@ -834,7 +834,7 @@ void reduction_rows(Table& t) {
   t.add(
       "sum_dim0_scalar", {{{}}}, [](auto& x) { return sum(x[0], {0}); }, itself);
   t.add(
-      "max_dim0_scalar", {{{}}}, [](auto& x) { return max(x[0], 0).values; }, itself);
+      "max_dim0_scalar", {{{}}}, [](auto& x) { return std::get<0>(max(x[0], 0)); }, itself);
   t.add(
       "softmax_dim0_scalar", {{{}}}, [](auto& x) { return softmax(x[0], 0); },
       [](auto&) {
@@ -849,24 +849,25 @@ void reduction_rows(Table& t) {
       "mean_all_3x5_transposed", {{{3, 5}, Layout::transposed}}, [](auto& x) { return mean(x[0]); },
       [](auto& x) { return reduce_ref(x[0], {}, false, Reduce::mean); });
 
-  // max(dim).values along every dim, with and without keepdim.
+  // max(dim)'s values along every dim, with and without keepdim.
   for (int64_t dim : {0, 1, 2})
     for (bool keepdim : {false, true}) {
       t.add(
           "max_4x5x3_dim" + std::to_string(dim) + (keepdim ? "_keepdim" : ""),
           {{{4, 5, 3}, Layout::contiguous, D::distinct}},
-          [dim, keepdim](auto& x) { return x[0].max(dim, keepdim).values; },
+          [dim, keepdim](auto& x) { return std::get<0>(x[0].max(dim, keepdim)); },
           [dim, keepdim](auto& x) { return reduce_ref(x[0], {dim}, keepdim, Reduce::max); });
     }
   t.add(
-      "max_3x4_dim1", {{{3, 4}, Layout::contiguous, D::distinct}}, [](auto& x) { return max(x[0], 1).values; },
+      "max_3x4_dim1", {{{3, 4}, Layout::contiguous, D::distinct}}, [](auto& x) { return std::get<0>(max(x[0], 1)); },
       [](auto& x) { return reduce_ref(x[0], {1}, false, Reduce::max); });
   t.add(
       "max_4x3_transposed_dim0_keepdim", {{{4, 3}, Layout::transposed, D::distinct}},
-      [](auto& x) { return max(x[0], 0, true).values; },
+      [](auto& x) { return std::get<0>(max(x[0], 0, true)); },
       [](auto& x) { return reduce_ref(x[0], {0}, true, Reduce::max); });
   t.add(
-      "max_2x3_sliced_dim_minus1", {{{2, 3}, Layout::sliced, D::distinct}}, [](auto& x) { return x[0].max(-1).values; },
+      "max_2x3_sliced_dim_minus1", {{{2, 3}, Layout::sliced, D::distinct}},
+      [](auto& x) { return std::get<0>(x[0].max(-1)); },
       [](auto& x) { return reduce_ref(x[0], {-1}, false, Reduce::max); });
 
   // softmax and log_softmax along every dim of several shapes.
