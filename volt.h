@@ -16,6 +16,7 @@
 #include "volt/data/data_loader.h"
 #include "volt/data/fashion_mnist.h"
 #include "volt/data/idx.h"
+#include "volt/nn/clip_grad.h"
 #include "volt/nn/functional.h"
 #include "volt/nn/init.h"
 #include "volt/nn/module.h"

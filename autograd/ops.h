@@ -24,6 +24,12 @@ Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
+Tensor rand_like(const Tensor& t, Generator* gen = nullptr);
+Tensor randn_like(const Tensor& t, Generator* gen = nullptr);
+// `steps` values from start to end inclusive, evenly spaced (PyTorch's, symmetric from both ends).
+Tensor linspace(double start, double end, int64_t steps, TensorOptions options = {});
+// i64 [..., num_classes] with a 1 at each target's class; num_classes -1: the largest target + 1.
+Tensor one_hot(const Tensor& target, int64_t num_classes = -1);
 // Copies `values` into a new tensor of `shape` (default: 1-D, as torch.tensor of a list; use
 // reshape({}) or scalar_tensor for 0-dim); dtype from T unless the options name one.
 template <class T>
@@ -117,6 +123,18 @@ Tensor operator<=(double s, const Tensor& a);
 Tensor operator>(double s, const Tensor& a);
 Tensor operator>=(double s, const Tensor& a);
 
+// b where cond is true, else c (cond bool; the three broadcast); the gradient goes to the
+// branch each element took.
+Tensor where(const Tensor& cond, const Tensor& b, const Tensor& c);
+// x with value where mask is true (mask broadcasts to x).
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+// Bool tensors, not differentiable.
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+// |a - b| <= atol + rtol·|b| everywhere (NaN equal to NaN only with equal_nan): one host read.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+
 // --- shape and copies (autograd/ops/shape.cpp) --------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
@@ -128,6 +146,17 @@ Tensor sum(const Tensor& x, const DimList& dims = {}, bool keepdim = false);  //
 Tensor mean(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+MaxResult min(const Tensor& x, int64_t dim, bool keepdim = false);  // (values, indices)
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+// The largest (smallest) element over dims ({}: all); the gradient goes to the element max(dim)
+// picks, the first of ties.
+Tensor amax(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+// log Σ exp(x) over dims, shifted by the max so it does not overflow.
+Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim = false);
+// Σ (x - mean)² / (N - correction) over dims; correction 1 is Bessel's (PyTorch's default).
+Tensor var(const Tensor& x, const DimList& dims = {}, int64_t correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const DimList& dims = {}, int64_t correction = 1, bool keepdim = false);
 
 // --- matrix products (autograd/ops/matmul.cpp) --------------------------------------------
 // 1-D·1-D, 2-D·2-D, and batched with broadcast batch dims, as torch.matmul.

@@ -59,8 +59,9 @@ enum class Binary {
   silu_backward,
   leaky_relu_backward,
 };
-// addcmul: a + value·b·c, addcdiv: a + value·b/c.
-enum class Ternary { addcmul, addcdiv };
+// addcmul: a + value·b·c, addcdiv: a + value·b/c; where: b where a is non-zero, else c (a
+// selection, so an inf or NaN in the branch not taken never reaches the result).
+enum class Ternary { addcmul, addcdiv, where };
 
 inline bool is_comparison(Binary op) { return op >= Binary::eq && op <= Binary::ge; }
 
@@ -199,6 +200,7 @@ struct TernaryOp {
   VOLT_HOST_DEVICE A operator()(A x, A y, A z, A v) const {
     if constexpr (K == Ternary::addcmul) return x + v * y * z;
     if constexpr (K == Ternary::addcdiv) return x + v * y / z;
+    if constexpr (K == Ternary::where) return x != A(0) ? y : z;
   }
 };
 

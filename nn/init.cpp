@@ -58,4 +58,22 @@ Tensor& xavier_uniform_(Tensor& t, double gain, Generator* gen) {
   return uniform_(t, -bound, bound, gen);
 }
 
+Tensor& kaiming_normal_(Tensor& t, double a, FanMode mode, const std::string& nonlinearity, Generator* gen) {
+  const auto [fan_in, fan_out] = fan_in_and_fan_out(t);
+  const int64_t fan = mode == FanMode::fan_in ? fan_in : fan_out;
+  VOLT_CHECK(fan > 0, "kaiming_normal_: zero fan for ", describe(t));
+  return normal_(t, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(fan)), gen);
+}
+
+Tensor& xavier_normal_(Tensor& t, double gain, Generator* gen) {
+  const auto [fan_in, fan_out] = fan_in_and_fan_out(t);
+  VOLT_CHECK(fan_in + fan_out > 0, "xavier_normal_: zero fans for ", describe(t));
+  return normal_(t, 0.0, gain * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out)), gen);
+}
+
+Tensor& constant_(Tensor& t, double value) {
+  NoGradGuard no_grad;
+  return t.fill_(value);
+}
+
 }  // namespace volt::nn::init

@@ -22,7 +22,13 @@ Tensor& ones_(Tensor& t);
 // U(-b, b), b = gain(nonlinearity, a) · sqrt(3 / fan). PyTorch's Linear uses a = √5.
 Tensor& kaiming_uniform_(Tensor& t, double a = 0.0, FanMode mode = FanMode::fan_in,
                          const std::string& nonlinearity = "leaky_relu", Generator* gen = nullptr);
+// N(0, std²), std = gain(nonlinearity, a) / sqrt(fan).
+Tensor& kaiming_normal_(Tensor& t, double a = 0.0, FanMode mode = FanMode::fan_in,
+                        const std::string& nonlinearity = "leaky_relu", Generator* gen = nullptr);
 // U(-b, b), b = gain · sqrt(6 / (fan_in + fan_out)).
 Tensor& xavier_uniform_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
+// N(0, std²), std = gain · sqrt(2 / (fan_in + fan_out)).
+Tensor& xavier_normal_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
+Tensor& constant_(Tensor& t, double value);
 
 }  // namespace volt::nn::init

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <vector>
 
@@ -79,6 +80,72 @@ TEST(ApiProbe, ElementwiseFunctions) {
   EXPECT_NEAR(softplus(x).to_vector<double>()[0], std::log1p(std::exp(-1.0)), 1e-15);
   EXPECT_NEAR(gelu(x).to_vector<double>()[2], 2 * 0.5 * (1 + std::erf(2 / std::sqrt(2.0))), 1e-15);
   EXPECT_NEAR(silu(x).to_vector<double>()[0], -1 / (1 + std::exp(1.0)), 1e-15);
+}
+
+TEST(ApiProbe, PredicatesCreationAndSelection) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor x = tensor({1.0, std::nan(""), inf, -inf, -2.0});
+  EXPECT_EQ(b(isnan(x)), (std::vector<bool>{false, true, false, false, false}));
+  EXPECT_EQ(b(isinf(x)), (std::vector<bool>{false, false, true, true, false}));
+  EXPECT_EQ(b(isfinite(x)), (std::vector<bool>{true, false, false, false, true}));
+  EXPECT_TRUE(allclose(tensor({1.0, 2.0}), tensor({1.0 + 1e-7, 2.0})));
+  EXPECT_FALSE(allclose(tensor({1.0, 2.0}), tensor({1.0, 2.01})));
+  EXPECT_FALSE(allclose(x, x));
+  EXPECT_TRUE(allclose(x, x, 1e-5, 1e-8, /*equal_nan=*/true));
+  EXPECT_EQ(v(where(x > 0.0, x, zeros_like(x))), (std::vector<float>{1, 0, INFINITY, 0, 0}));
+  EXPECT_EQ(v(masked_fill(tensor({1.0, 2.0, 3.0}), tensor({1.0, 0.0, 1.0}) > 0.5, -1.0)),
+            (std::vector<float>{-1, 2, -1}));
+  EXPECT_EQ(one_hot(tensor(std::vector<int64_t>{2, 0}), 3).to_vector<int64_t>(),
+            (std::vector<int64_t>{0, 0, 1, 1, 0, 0}));
+  EXPECT_EQ(one_hot(tensor(std::vector<int64_t>{1, 3})).shape(), (Shape{2, 4}));
+  EXPECT_THROW(one_hot(tensor(std::vector<int64_t>{5}), 3), Error);
+  EXPECT_EQ(v(linspace(0.0, 1.0, 5)), (std::vector<float>{0, 0.25, 0.5, 0.75, 1}));
+  EXPECT_EQ(linspace(-1.0, 1.0, 1).to_vector<float>(), (std::vector<float>{-1}));
+  Generator g1(4), g2(4);
+  const Tensor like = zeros({2, 3}, DType::f64);
+  EXPECT_EQ(rand_like(like, &g1).to_vector<double>(), rand({2, 3}, DType::f64, &g2).to_vector<double>());
+  EXPECT_EQ(randn_like(like, &g1).shape(), like.shape());
+  const Tensor m = tensor({{1., 5.}, {7., 3.}});
+  EXPECT_EQ(v(amax(m)), (std::vector<float>{7}));
+  EXPECT_EQ(v(amin(m, 1)), (std::vector<float>{1, 3}));
+  EXPECT_EQ(argmin(m, 0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(v(std::get<0>(min(m, 1))), (std::vector<float>{1, 3}));
+  EXPECT_NEAR(logsumexp(m, 1).to_vector<float>()[0], std::log(std::exp(1.0) + std::exp(5.0)), 1e-5);
+  EXPECT_EQ(logsumexp(full({2}, -inf), 0).item<float>(), -INFINITY);  // no NaN from the shift
+  EXPECT_EQ(v(var(m, 1)), (std::vector<float>{8, 8}));
+  EXPECT_EQ(v(var(m, 1, 0)), (std::vector<float>{4, 4}));
+  EXPECT_EQ(v(std(tensor({2., 4., 4., 4., 5., 5., 7., 9.}), {}, 0)), (std::vector<float>{2}));
+}
+
+TEST(ApiProbe, InitialisersAndGradientClipping) {
+  Generator gen(3);
+  Tensor w = empty({400, 500});
+  nn::init::kaiming_normal_(w, 0.0, nn::init::FanMode::fan_in, "relu", &gen);
+  const double want_std = std::sqrt(2.0 / 500);  // relu's gain √2 over √fan_in
+  EXPECT_NEAR(std(w).item<double>(), want_std, want_std * 0.02);
+  EXPECT_NEAR(mean(w).item<double>(), 0.0, want_std * 0.02);
+  nn::init::xavier_normal_(w, 1.0, &gen);
+  EXPECT_NEAR(std(w).item<double>(), std::sqrt(2.0 / 900), std::sqrt(2.0 / 900) * 0.02);
+  nn::init::constant_(w, 0.25);
+  EXPECT_EQ(amax(w).item<float>(), 0.25f);
+  EXPECT_EQ(amin(w).item<float>(), 0.25f);
+
+  Tensor a = tensor({1.0, 1.0}).requires_grad_(true), b = tensor({1.0}).requires_grad_(true);
+  a.set_grad(tensor({3.0, 0.0}));
+  b.set_grad(tensor({4.0}));
+  const Tensor total = nn::utils::clip_grad_norm_({a, b}, 1.0);
+  EXPECT_FLOAT_EQ(total.item<float>(), 5.0f);  // √(3² + 4²)
+  EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
+  EXPECT_NEAR(b.grad().to_vector<float>()[0], 0.8, 1e-6);
+  // Under the limit nothing changes; the infinity norm is the largest magnitude.
+  EXPECT_FLOAT_EQ(nn::utils::clip_grad_norm_({a, b}, 10.0, std::numeric_limits<double>::infinity()).item<float>(),
+                  0.8f);
+  EXPECT_NEAR(b.grad().to_vector<float>()[0], 0.8, 1e-6);
+  b.set_grad(tensor({std::nan("")}));
+  EXPECT_THROW(nn::utils::clip_grad_norm_({a, b}, 1.0, 2.0, /*error_if_nonfinite=*/true), Error);
+  a.set_grad(tensor({-3.0, 0.5}));
+  nn::utils::clip_grad_value_({a}, 1.0);
+  EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{-1.0f, 0.5f}));
 }
 
 TEST(ApiProbe, ModulesLossesAndOptimizers) {

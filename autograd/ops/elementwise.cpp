@@ -297,6 +297,61 @@ Tensor operator<=(double s, const Tensor& a) { return ge(a, s); }
 Tensor operator>(double s, const Tensor& a) { return lt(a, s); }
 Tensor operator>=(double s, const Tensor& a) { return le(a, s); }
 
+Tensor where(const Tensor& cond, const Tensor& b, const Tensor& c) {
+  const char* op = "where";
+  ops::check_defined(op, cond);
+  ops::check_defined(op, b);
+  ops::check_defined(op, c);
+  VOLT_CHECK(cond.dtype() == DType::boolean, "where: the condition must be a bool tensor, got ", describe(cond));
+  ops::check_floating(op, b);
+  ops::check_device(op, {cond, b, c});
+  ops::check_same_dtype(op, b, c);
+  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), b.shape(), op), c.shape(), op);
+  const Tensor selector = cond.to(b.dtype());  // 1 or 0, which the kernel only compares
+  Tensor y = empty(shape, TensorOptions(b.dtype()).device(b.device()));
+  kernels::launch(kernels::ternary, b.device(), kernels::Ternary::where, b.dtype(), y.data_ptr(), selector.data_ptr(),
+                  b.data_ptr(), c.data_ptr(), ops::loop_for(shape, y, selector, b, c), 0.0);
+  record("WhereBackward", y, {b, c},
+         [selector = selector.detach(), b_shape = b.shape(), c_shape = c.shape()](const Tensor& g) {
+           const Tensor zero = zeros({}, TensorOptions(g.dtype()).device(g.device()));
+           const Tensor taken = selector.ne(0.0);
+           return std::vector<Tensor>{sum_to(where(taken, g, zero), b_shape), sum_to(where(taken, zero, g), c_shape)};
+         },
+         {selector});
+  return y;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  ops::check_floating("masked_fill", x);
+  VOLT_CHECK(mask.dtype() == DType::boolean, "masked_fill: the mask must be a bool tensor, got ", describe(mask));
+  return where(mask, full({}, value, TensorOptions(x.dtype()).device(x.device())), x);
+}
+
+Tensor isnan(const Tensor& x) { return ne(x, x); }
+Tensor isinf(const Tensor& x) {
+  if (!is_floating(x.dtype())) return zeros(x.shape(), TensorOptions(DType::boolean).device(x.device()));
+  return eq(abs(x.detach()), std::numeric_limits<double>::infinity());
+}
+Tensor isfinite(const Tensor& x) { return eq(sub(x.detach(), x.detach()), 0.0); }
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  ops::check_device("allclose", {a, b});
+  const Tensor x = a.detach().to(DType::f64), y = b.detach().to(DType::f64);
+  const Shape shape = broadcast_shapes(x.shape(), y.shape(), "allclose");
+  const Tensor xc = x.expand(shape).contiguous().to(Device::cpu()), yc = y.expand(shape).contiguous().to(Device::cpu());
+  const double* p = xc.data_ptr<double>();
+  const double* q = yc.data_ptr<double>();
+  for (int64_t i = 0; i < xc.numel(); ++i) {
+    if (std::isnan(p[i]) || std::isnan(q[i])) {
+      if (equal_nan && std::isnan(p[i]) && std::isnan(q[i])) continue;
+      return false;
+    }
+    if (p[i] == q[i]) continue;  // equal infinities
+    if (!(std::abs(p[i] - q[i]) <= atol + rtol * std::abs(q[i]))) return false;
+  }
+  return true;
+}
+
 Tensor Tensor::operator-() const { return neg(*this); }
 Tensor Tensor::exp() const { return volt::exp(*this); }
 Tensor Tensor::log() const { return volt::log(*this); }

@@ -1,5 +1,6 @@
 // Creation ops that need a kernel (filled, copied from host values, ranges, random), and
 // reading values back (item, to_vector). empty() and from_blob() are core's.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -92,6 +93,42 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
   Tensor t = tensor(flat, {r, c}).to(options.dtype_).to(options.device_);
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
+}
+
+Tensor rand_like(const Tensor& t, Generator* gen) {
+  return rand(t.shape(), TensorOptions(t.dtype()).device(t.device()), gen);
+}
+Tensor randn_like(const Tensor& t, Generator* gen) {
+  return randn(t.shape(), TensorOptions(t.dtype()).device(t.device()), gen);
+}
+
+Tensor linspace(double start, double end, int64_t steps, TensorOptions options) {
+  VOLT_CHECK(steps >= 0, "linspace: steps must be 0 or more, got ", steps);
+  std::vector<double> v(static_cast<std::size_t>(steps));
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  for (int64_t i = 0; i < steps; ++i)  // the first half from start, the second from end
+    v[static_cast<std::size_t>(i)] = steps == 1 || i < steps / 2 ? start + step * static_cast<double>(i)
+                                                                 : end - step * static_cast<double>(steps - 1 - i);
+  Tensor t = tensor(v, {steps}).to(options.dtype_).to(options.device_);
+  if (options.requires_grad_) t.requires_grad_(true);
+  return t;
+}
+
+Tensor one_hot(const Tensor& target, int64_t num_classes) {
+  VOLT_CHECK(target.defined() && target.dtype() == DType::i64, "one_hot: expected an i64 tensor of class indices, got ",
+             target.defined() ? describe(target) : std::string("an undefined tensor"));
+  VOLT_CHECK(num_classes >= -1, "one_hot: num_classes must be -1 or more, got ", num_classes);
+  const Tensor host = target.to(Device::cpu()).contiguous();
+  const int64_t* t = host.data_ptr<int64_t>();
+  int64_t largest = -1;
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    VOLT_CHECK(t[i] >= 0, "one_hot: class index ", t[i], " at flat index ", i, " is negative");
+    largest = std::max(largest, t[i]);
+  }
+  if (num_classes == -1) num_classes = largest + 1;
+  VOLT_CHECK(largest < num_classes, "one_hot: class index ", largest, " is out of range for ", num_classes, " classes");
+  const Tensor classes = arange(static_cast<double>(num_classes), TensorOptions(DType::i64).device(target.device()));
+  return eq(target.unsqueeze(-1), classes).to(DType::i64);
 }
 
 Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }

@@ -1,6 +1,7 @@
 // sum, mean, max, argmax over dims. Sums run in a fixed order (deterministic); half types sum
 // in f32, small integers in i64 (as PyTorch).
 #include <algorithm>
+#include <functional>
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
@@ -116,6 +117,74 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   NoGradGuard no_grad;
   return std::get<1>(max(x, dim, keepdim));
+}
+
+MaxResult min(const Tensor& x, int64_t dim, bool keepdim) {
+  auto [values, indices] = max(neg(x), dim, keepdim);
+  return {neg(values), indices};
+}
+
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  NoGradGuard no_grad;
+  return std::get<1>(min(x, dim, keepdim));
+}
+
+namespace {
+
+// x's dims to reduce, each once, in [0, rank), largest first (so removing one keeps the others).
+std::vector<int64_t> dims_to_reduce(const char* op, const Tensor& x, const DimList& dims) {
+  std::vector<int64_t> d;
+  if (dims.dims.empty()) {
+    for (int64_t i = 0; i < x.dim(); ++i)
+      d.push_back(i);
+  } else {
+    for (int64_t i : dims.dims)
+      d.push_back(wrap_dim(i, x.dim(), op));
+  }
+  std::sort(d.begin(), d.end(), std::greater<>());
+  VOLT_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), op, ": a dim appears twice");
+  return d;
+}
+
+}  // namespace
+
+Tensor amax(const Tensor& x, const DimList& dims, bool keepdim) {
+  if (x.dim() == 0) return std::get<0>(max(x, 0));
+  Tensor y = x;
+  for (int64_t d : dims_to_reduce("amax", x, dims))
+    y = std::get<0>(max(y, d, keepdim));
+  return y;
+}
+
+Tensor amin(const Tensor& x, const DimList& dims, bool keepdim) { return neg(amax(neg(x), dims, keepdim)); }
+
+Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim) {
+  ops::check_floating("logsumexp", x);
+  // The shift is a constant to autograd (its gradient cancels), and 0 where the max is ±inf.
+  Tensor m = amax(x.detach(), dims, true);
+  m = masked_fill(m, isinf(m), 0.0);
+  const Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
+  if (keepdim) return out;
+  Tensor squeezed = out;
+  for (int64_t d : dims_to_reduce("logsumexp", x, dims))
+    squeezed = squeezed.squeeze(d);
+  return squeezed;
+}
+
+Tensor var(const Tensor& x, const DimList& dims, int64_t correction, bool keepdim) {
+  ops::check_floating("var", x);
+  VOLT_CHECK(correction >= 0, "var: correction must be 0 or more, got ", correction);
+  int64_t n = 1;
+  for (int64_t d : dims_to_reduce("var", x, dims))
+    n *= x.dim() == 0 ? 1 : x.size(d);
+  const Tensor d = sub(x, mean(x, dims, true));
+  // N - correction <= 0 divides by 0 (inf or NaN), as PyTorch does.
+  return div(sum(mul(d, d), dims, keepdim),
+             full({}, static_cast<double>(n - correction), TensorOptions(x.dtype()).device(x.device())));
+}
+
+Tensor std(const Tensor& x, const DimList& dims, int64_t correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
 }
 
 Tensor Tensor::sum() const { return volt::sum(*this); }

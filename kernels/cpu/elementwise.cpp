@@ -76,7 +76,7 @@ void ternary(Ternary op, DType dtype, void* out, const void* a, const void* b, c
   dispatch_floating(dtype, "ternary", [&]<class T>() {
     using A = acc_t<T>;
     const A v = static_cast<A>(value);
-    with_kind<Ternary, Ternary::addcmul, Ternary::addcdiv>(op, [&](auto kind) {
+    with_kind<Ternary, Ternary::addcmul, Ternary::addcdiv, Ternary::where>(op, [&](auto kind) {
       const TernaryOp<decltype(kind)::value> f;
       map(
           loop,

@@ -194,7 +194,7 @@ void ternary(Ternary op, DType dtype, void* out, const void* a, const void* b, c
              double value, Stream stream) {
   dispatch_floating(dtype, "ternary", [&]<class T>() {
     using A = acc_t<T>;
-    with_kind<Ternary, Ternary::addcmul, Ternary::addcdiv>(op, [&](auto kind) {
+    with_kind<Ternary, Ternary::addcmul, Ternary::addcdiv, Ternary::where>(op, [&](auto kind) {
       using Op = TernaryOp<decltype(kind)::value>;
       launch_map(loop, native(stream), Arith<T, A, Op>{Op{}, static_cast<A>(value)}, static_cast<T*>(out),
                  static_cast<const T*>(a), static_cast<const T*>(b), static_cast<const T*>(c));

@@ -1640,6 +1640,131 @@ void activation_rows(Table& t) {
                                [](auto& v) { return (std::abs(v[0]) + std::abs(v[1])) * std::abs(v[0] - v[1]); }),
                            Reduction::sum);
       });
+  // where (the branch each element takes gets the gradient) and masked_fill, broadcasting; the
+  // condition is a fixed pattern (true unless i % 3 == 1), not an input, as nothing flows to it.
+  const auto pattern = [](int64_t i) { return i % 3 != 1; };
+  const auto pattern_mask = [pattern](const Shape& shape, Device device) {
+    std::vector<double> on(static_cast<std::size_t>(count_of(shape)));
+    for (std::size_t i = 0; i < on.size(); ++i)
+      on[i] = pattern(static_cast<int64_t>(i)) ? 1.0 : 0.0;
+    return gt(tensor(on, shape).to(device), 0.5);
+  };
+  t.add(
+      "where_3x4", {{{3, 4}}, {{3, 4}, Layout::transposed}},
+      [=](auto& x) {
+        return where(pattern_mask({3, 4}, x[0].device()), x[0], x[1]);
+      },
+      [=](auto& x) {
+        Values y{x[0].shape, {}, {}};
+        for (std::size_t i = 0; i < x[0].v.size(); ++i)
+          y.v.push_back(pattern(static_cast<int64_t>(i)) ? x[0].v[i] : x[1].v[i]);
+        return y;
+      });
+  t.add(
+      "where_broadcast_2x3_3_scalar", {{{3}}, {{}}},
+      [=](auto& x) {
+        return where(pattern_mask({2, 3}, x[0].device()), x[0], x[1]);
+      },
+      [=](auto& x) {
+        Values y{{2, 3}, {}, {}};
+        for (std::size_t i = 0; i < 6; ++i)
+          y.v.push_back(pattern(static_cast<int64_t>(i)) ? x[0].v[i % 3] : x[1].v[0]);
+        return y;
+      });
+  t.add(
+      "masked_fill_4x3", {{{4, 3}, Layout::sliced}},
+      [=](auto& x) {
+        return masked_fill(x[0], pattern_mask({4, 3}, x[0].device()), -2.5);
+      },
+      [=](auto& x) {
+        Values y{x[0].shape, {}, {}};
+        for (std::size_t i = 0; i < x[0].v.size(); ++i)
+          y.v.push_back(pattern(static_cast<int64_t>(i)) ? -2.5 : x[0].v[i]);
+        return y;
+      });
+  t.add_error(
+      "where_condition_not_bool", {{{3}}, {{3}}, {{3}}}, [](auto& x) { return where(x[0], x[1], x[2]); },
+      "where: the condition must be a bool tensor");
+
+  // amax/amin over several dims, min(dim), logsumexp, var and std.
+  const Input cube{{3, 4, 5}, Layout::contiguous, D::distinct};
+  const auto negated = [](const Values& x) { return map1(x, [](double a) { return -a; }); };
+  t.add(
+      "amax_dims_0_2_3x4x5", {cube},
+      [](auto& x) {
+        return amax(x[0], {0, 2});
+      },
+      [](auto& x) {
+        return reduce_ref(x[0], {0, 2}, false, Reduce::max);
+      });
+  t.add(
+      "amax_all_keepdim_3x4x5", {cube}, [](auto& x) { return amax(x[0], {}, true); },
+      [](auto& x) { return reduce_ref(x[0], {}, true, Reduce::max); });
+  t.add(
+      "amin_dim_1_3x4x5", {cube}, [](auto& x) { return amin(x[0], 1); },
+      [=](auto& x) { return negated(reduce_ref(negated(x[0]), {1}, false, Reduce::max)); });
+  t.add(
+      "min_values_dim_2_3x4x5", {cube}, [](auto& x) { return std::get<0>(min(x[0], 2, true)); },
+      [=](auto& x) { return negated(reduce_ref(negated(x[0]), {2}, true, Reduce::max)); });
+  const auto lse = [](const Values& x, std::vector<int64_t> dims, bool keepdim) {
+    return map1(reduce_ref(map1(x, [](double a) { return std::exp(a); }), dims, keepdim, Reduce::sum),
+                [](double a) { return std::log(a); });
+  };
+  t.add(
+      "logsumexp_dim_1_3x4x5", {{{3, 4, 5}, Layout::contiguous, D::wide}}, [](auto& x) { return logsumexp(x[0], 1); },
+      [=](auto& x) { return lse(x[0], {1}, false); });
+  t.add(
+      "logsumexp_dims_0_2_keepdim_3x4x5", {{{3, 4, 5}, Layout::transposed}},
+      [](auto& x) {
+        return logsumexp(x[0], {0, 2}, true);
+      },
+      [=](auto& x) {
+        return lse(x[0], {0, 2}, true);
+      });
+  const auto var_ref = [](const Values& x, std::vector<int64_t> dims, int64_t correction, bool keepdim, bool root) {
+    const Values m = reduce_ref(x, dims, true, Reduce::mean);
+    const Values d2 = map2(
+        x, m, [](double a, double b) { return (a - b) * (a - b); },
+        [](double a, double b) { return (std::abs(a) + std::abs(b)) * std::abs(a - b); });
+    int64_t n = 1;
+    for (std::size_t i = 0; i < x.shape.size(); ++i)
+      if (dims.empty() || std::find(dims.begin(), dims.end(), static_cast<int64_t>(i)) != dims.end()) n *= x.shape[i];
+    Values v = reduce_ref(d2, dims, keepdim, Reduce::sum);
+    for (double& e : v.v)
+      e /= static_cast<double>(n - correction);
+    for (double& e : v.scale)
+      e /= static_cast<double>(n - correction);
+    if (root) {
+      for (double& e : v.v)
+        e = std::sqrt(e);
+      v.scale.clear();
+    }
+    return v;
+  };
+  t.add(
+       "var_dim_1_3x4x5", {{{3, 4, 5}}}, [](auto& x) { return var(x[0], 1); },
+       [=](auto& x) { return var_ref(x[0], {1}, 1, false, false); })
+      .tol.half = 3e-2;
+  t.add(
+       "var_all_correction_0_7_sliced", {{{7}, Layout::sliced}}, [](auto& x) { return var(x[0], {}, 0); },
+       [=](auto& x) { return var_ref(x[0], {}, 0, false, false); })
+      .tol.half = 3e-2;
+  t.add(
+       "std_dims_0_2_keepdim_3x4x5", {{{3, 4, 5}, Layout::transposed}},
+       [](auto& x) {
+         return std(x[0], {0, 2}, 1, true);
+       },
+       [=](auto& x) {
+         return var_ref(x[0], {0, 2}, 1, true, true);
+       })
+      .tol.half = 3e-2;
+  t.add_error(
+      "amax_repeated_dim", {{{3, 4}}},
+      [](auto& x) {
+        return amax(x[0], {1, -1});
+      },
+      "amax: a dim appears twice");
+
   t.add_error(
       "mse_loss_shape_mismatch", {{{3, 4}}, {{4, 3}}}, [](auto& x) { return mse_loss(x[0], x[1]); },
       "must have the input's shape");

@@ -207,9 +207,10 @@ TEST(CudaElementwise, TernaryMatchesCpu) {
   for (DType t : kFloating)
     for (int64_t n : kSizes)
       for (const Walk& w : walks(n, 3))
-        for (Ternary op : {Ternary::addcmul, Ternary::addcdiv}) {
-          const Tensor a = sample(w.in_numel, t, 8), b = sample(w.in_numel, t, 9),
-                       c = sample(w.in_numel, t, 10, 0.25, 2);
+        for (Ternary op : {Ternary::addcmul, Ternary::addcdiv, Ternary::where}) {
+          // where selects on a non-zero: a on a grid of 1 in [-1, 1) is half zeros.
+          const Tensor a = op == Ternary::where ? sample(w.in_numel, t, 8, -1, 1, 1.0) : sample(w.in_numel, t, 8);
+          const Tensor b = sample(w.in_numel, t, 9), c = sample(w.in_numel, t, 10, 0.25, 2);
           auto [actual, expected] = run_twins(
               w, t, {a, b, c},
               [&](void* o, auto& in) { kernels::cpu::ternary(op, t, o, in[0], in[1], in[2], w.loop, -0.75, Stream{}); },
