@@ -156,7 +156,7 @@ TEST(ApiProbe, ModulesLossesAndOptimizers) {
   optim::Adam opt(net.parameters(), 0.05);
   EXPECT_DOUBLE_EQ(optim::AdamW(net.parameters(), 1e-3).options.weight_decay, 1e-2);
   const Tensor x = tensor({{0., 0.}, {0., 1.}, {1., 0.}, {1., 1.}});
-  const Tensor y = tensor({0., 1., 1., 0.}).reshape({4, 1});  // ({{0.}, {1.}, ...} reads as a flat list)
+  const Tensor y = tensor({0., 1., 1., 0.}).reshape({4, 1});  // ({{0.}, {1.}, ...} is ambiguous in C++)
   nn::MSELoss mse;
   const double before = mse(net.forward(x), y).item<double>();
   for (int step = 0; step < 200; ++step) {
