@@ -157,10 +157,15 @@ Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim = false);
 // Σ (x - mean)² / (N - correction) over dims; correction 1 is Bessel's (PyTorch's default).
 Tensor var(const Tensor& x, const DimList& dims = {}, int64_t correction = 1, bool keepdim = false);
 Tensor std(const Tensor& x, const DimList& dims = {}, int64_t correction = 1, bool keepdim = false);
+// The p-norm over dims ({}: all): (Σ|x|^p)^(1/p); p may be infinity (the largest |x|). The
+// 2-norm's gradient x/‖x‖ is 0 where the norm is 0, as PyTorch's.
+Tensor norm(const Tensor& x, double p = 2.0, const DimList& dims = {}, bool keepdim = false);
 
 // --- matrix products (autograd/ops/matmul.cpp) --------------------------------------------
 // 1-D·1-D, 2-D·2-D, and batched with broadcast batch dims, as torch.matmul.
 Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor mm(const Tensor& a, const Tensor& b);   // [m, k]·[k, n]
+Tensor bmm(const Tensor& a, const Tensor& b);  // [B, m, k]·[B, k, n]
 // x·Wᵀ + b for x [..., in], weight [out, in], bias [out] (may be undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // "highest" (default): f32 products in full f32. "high": on a GPU they may use TF32 tensor
@@ -194,6 +199,16 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 // (on the CPU, a value outside is an error). weight (optional) broadcasts to the input.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                             Reduction reduction = Reduction::mean);
+// -weight[t]·log_probs[i, t] for each row i and its target t (log_probs [N, C] or [C]); rows whose
+// target is ignore_index count for nothing; mean divides by the targets' total weight. On the
+// CPU a target outside [0, C) is an error. weight (optional): one per class.
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::mean, int64_t ignore_index = -100);
+// Σ target·(log target - input) elementwise (0 where target is 0), input being log-probabilities;
+// log_target: the target is given as log-probabilities too, exp(t)·(t - input). For PyTorch's
+// "batchmean", take sum and divide by the batch size.
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean,
+              bool log_target = false);
 // The same from logits x, stably: (1 - t)·x + (1 + (pos_weight - 1)·t)·softplus(-x), times weight.
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                                         Reduction reduction = Reduction::mean, const Tensor& pos_weight = Tensor());

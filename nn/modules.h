@@ -1,6 +1,7 @@
 // The layers: Linear, the activations (ReLU, LeakyReLU, GELU, SiLU, Softplus, Tanh, Sigmoid,
 // Softmax, LogSoftmax, Identity), Dropout, Flatten, Sequential, and the losses (CrossEntropyLoss,
-// MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss), under PyTorch's names and defaults.
+// NLLLoss, KLDivLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss), under PyTorch's
+// names and defaults.
 #pragma once
 
 #include <initializer_list>
@@ -186,6 +187,31 @@ class BCEWithLogitsLoss : public Loss<BCEWithLogitsLoss> {
   Tensor weight;
   Reduction reduction;
   Tensor pos_weight;
+};
+
+class NLLLoss : public Loss<NLLLoss> {
+ public:
+  explicit NLLLoss(Tensor weight = Tensor(), Reduction reduction = Reduction::mean, int64_t ignore_index = -100)
+      : weight(std::move(weight)), reduction(reduction), ignore_index(ignore_index) {}
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return nll_loss(input, target, weight, reduction, ignore_index);
+  }
+
+  Tensor weight;
+  Reduction reduction;
+  int64_t ignore_index;
+};
+
+class KLDivLoss : public Loss<KLDivLoss> {
+ public:
+  explicit KLDivLoss(Reduction reduction = Reduction::mean, bool log_target = false)
+      : reduction(reduction), log_target(log_target) {}
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) { return kl_div(input, target, reduction, log_target); }
+
+  Reduction reduction;
+  bool log_target;
 };
 
 class CrossEntropyLoss : public Module {

@@ -117,6 +117,31 @@ TEST(ApiProbe, PredicatesCreationAndSelection) {
   EXPECT_EQ(v(std(tensor({2., 4., 4., 4., 5., 5., 7., 9.}), {}, 0)), (std::vector<float>{2}));
 }
 
+TEST(ApiProbe, ProductsNormsAndClassificationLosses) {
+  const Tensor a = tensor({{1., 2.}, {3., 4.}}), e = tensor({{0., 1.}, {1., 0.}});
+  EXPECT_EQ(v(mm(a, e)), (std::vector<float>{2, 1, 4, 3}));
+  EXPECT_EQ(v(bmm(a.unsqueeze(0), e.unsqueeze(0))), (std::vector<float>{2, 1, 4, 3}));
+  EXPECT_FLOAT_EQ(norm(tensor({3., 4.})).item<float>(), 5.0f);
+  EXPECT_EQ(v(norm(a, 1.0, 1)), (std::vector<float>{3, 7}));
+  EXPECT_FLOAT_EQ(norm(a, std::numeric_limits<double>::infinity()).item<float>(), 4.0f);
+  // The 2-norm's gradient at 0 is 0, not NaN.
+  Tensor z = zeros({3}).requires_grad_(true);
+  norm(z).backward();
+  EXPECT_EQ(v(z.grad()), (std::vector<float>{0, 0, 0}));
+  // nll_loss picks -log_probs[i, target[i]]; the mean skips the ignored row.
+  const Tensor lp = log(tensor({{0.5, 0.25, 0.25}, {0.1, 0.8, 0.1}, {0.2, 0.2, 0.6}}));
+  const Tensor target = tensor(std::vector<int64_t>{0, 1, -100});
+  EXPECT_NEAR(nll_loss(lp, target).item<float>(), -(std::log(0.5) + std::log(0.8)) / 2, 1e-6);
+  EXPECT_EQ(nn::NLLLoss()(lp, target).item<float>(), nll_loss(lp, target).item<float>());
+  // nll_loss of log_softmax is cross_entropy.
+  const Tensor logits = tensor({{1., 2., 0.5}, {0.1, -1., 2.}});
+  const Tensor t2 = tensor(std::vector<int64_t>{2, 0});
+  EXPECT_NEAR(nll_loss(log_softmax(logits, 1), t2).item<float>(), cross_entropy(logits, t2).item<float>(), 1e-6);
+  // kl_div: Σ t (log t - input), 0 where t is 0.
+  const Tensor q = log(tensor({0.5, 0.5})), p = tensor({1.0, 0.0});
+  EXPECT_NEAR(kl_div(q, p, Reduction::sum).item<float>(), std::log(2.0), 1e-6);
+}
+
 TEST(ApiProbe, InitialisersAndGradientClipping) {
   Generator gen(3);
   Tensor w = empty({400, 500});

@@ -4,6 +4,7 @@
 // (mse, l1, smooth_l1, the two binary cross-entropies) are compositions of elementwise ops, so
 // their gradients and every device come from those ops.
 #include <cmath>
+#include <optional>
 
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -11,6 +12,17 @@
 #include "volt/kernels/softmax.h"
 
 namespace volt {
+namespace {
+
+// A classification loss's per-row losses for reduction none (squeezed back for a single sample)
+// and sum; nothing for mean, which the caller divides by what its rows count.
+std::optional<Tensor> rows_unless_mean(const Tensor& rows, Reduction reduction, bool single) {
+  if (reduction == Reduction::none) return single ? rows.squeeze(0) : rows;
+  if (reduction == Reduction::sum) return sum(rows);
+  return std::nullopt;
+}
+
+}  // namespace
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const CrossEntropyOptions& options) {
   const char* op = "cross_entropy";
@@ -58,14 +70,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
          },
          {xc, target});
 
-  switch (options.reduction) {
-    case Reduction::none:
-      return single ? rows.squeeze(0) : rows;
-    case Reduction::sum:
-      return sum(rows);
-    case Reduction::mean:
-      break;
-  }
+  if (auto r = rows_unless_mean(rows, options.reduction, single)) return *r;
   // Mean over the targets that count, counted where they live (no host read of a GPU tensor);
   // all ignored gives 0/0 = NaN, as PyTorch.
   const Tensor ignored =
@@ -141,6 +146,55 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
   const Tensor log_p = clamp_min(log(input), -100.0), log_q = clamp_min(log(add(neg(input), 1.0)), -100.0);
   const Tensor loss = neg(add(mul(target, log_p), mul(add(neg(target), 1.0), log_q)));
   return reduce_loss(weighted("binary_cross_entropy", loss, weight), reduction);
+}
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, Reduction reduction,
+                int64_t ignore_index) {
+  const char* op = "nll_loss";
+  ops::check_floating(op, log_probs);
+  ops::check_device(op, {log_probs, target});
+  VOLT_CHECK(target.dtype() == DType::i64, op, ": targets must be i64 class indices, got ", describe(target));
+  VOLT_CHECK((log_probs.dim() == 2 && target.dim() == 1 && target.size(0) == log_probs.size(0)) ||
+                 (log_probs.dim() == 1 && target.dim() == 0),
+             op, ": expected log_probs [N, C] with target [N] (or [C] with a 0-d target), got ", describe(log_probs),
+             " and ", describe(target));
+  const bool single = log_probs.dim() == 1;
+  const Tensor lp = single ? log_probs.unsqueeze(0) : log_probs;
+  const Tensor t = single ? target.unsqueeze(0) : target;
+  const int64_t classes = lp.size(1);
+  if (target.device().is_cpu()) {
+    const Tensor tc = t.contiguous();
+    const int64_t* v = tc.data_ptr<int64_t>();
+    for (int64_t i = 0; i < tc.numel(); ++i)
+      VOLT_CHECK(v[i] == ignore_index || (v[i] >= 0 && v[i] < classes), op, ": target ", v[i], " at position ", i,
+                 " is out of range for ", classes, " classes");
+  }
+  // Each row's target class selected by a mask (a selection: -inf elsewhere never leaks in);
+  // an ignored target matches no class, so its row selects nothing.
+  const Tensor hit =
+      eq(t.unsqueeze(1), arange(static_cast<double>(classes), TensorOptions(DType::i64).device(t.device())));
+  const Tensor zero = zeros({}, TensorOptions(lp.dtype()).device(lp.device()));
+  Tensor w = weight.defined() ? weight : ones({classes}, TensorOptions(lp.dtype()).device(lp.device()));
+  if (weight.defined()) {
+    ops::check_device(op, {lp, weight});
+    ops::check_same_dtype(op, lp, weight);
+    VOLT_CHECK(weight.dim() == 1 && weight.size(0) == classes, op, ": weight ", describe(weight),
+               " must hold one value per class (", classes, ")");
+  }
+  const Tensor row_weight = sum(where(hit, w.unsqueeze(0), zero), 1);
+  const Tensor rows = neg(sum(where(hit, mul(lp, w.unsqueeze(0)), zero), 1));
+  if (auto r = rows_unless_mean(rows, reduction, single)) return *r;
+  return div(sum(rows), sum(row_weight));  // all ignored: 0 / 0 = NaN, as PyTorch
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  check_pair("kl_div", input, target);
+  if (log_target) return reduce_loss(mul(exp(target), sub(target, input)), reduction);
+  // target · (log target - input), with log taken of 1 where the target is 0 so that the
+  // product is 0 there and no -inf enters the gradient.
+  const Tensor positive = gt(target, 0.0);
+  const Tensor safe = where(positive, target, ones_like(target));
+  return reduce_loss(mul(target, sub(log(safe), input)), reduction);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,

@@ -73,15 +73,15 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b) {
   return c;
 }
 
-// The primitive: [m,k]·[k,n] or [B,m,k]·[B,k,n].
-Tensor mm(const Tensor& a, const Tensor& b) {
-  if (is_half(a.dtype()) && a.device().is_cpu()) return mm(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
+// The primitive under mm, bmm, matmul and linear's backward: [m,k]·[k,n] or [B,m,k]·[B,k,n].
+Tensor product(const Tensor& a, const Tensor& b) {
+  if (is_half(a.dtype()) && a.device().is_cpu()) return product(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   Tensor c = gemm_batched(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   record(a.dim() == 3 ? "BmmBackward" : "MmBackward", c, {a, b},
          [a = a.detach(), b = b.detach(), need_a, need_b](const Tensor& g) {
-           return std::vector<Tensor>{need_a ? mm(g, b.transpose(-1, -2)) : Tensor(),
-                                      need_b ? mm(a.transpose(-1, -2), g) : Tensor()};
+           return std::vector<Tensor>{need_a ? product(g, b.transpose(-1, -2)) : Tensor(),
+                                      need_b ? product(a.transpose(-1, -2), g) : Tensor()};
          },
          {a, b});
   return c;
@@ -116,10 +116,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t k_a = a.size(-1), k_b = b.dim() == 1 ? b.size(0) : b.size(-2);
   VOLT_CHECK(k_a == k_b, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
              " cannot be multiplied (", k_a, " vs ", k_b, ")");
-  if (a.dim() == 1 && b.dim() == 1) return mm(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
+  if (a.dim() == 1 && b.dim() == 1) return product(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
   if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
-  if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
+  if (a.dim() == 2 && b.dim() == 2) return product(a, b);
   // Broadcast the batch dims, flatten them into one, multiply, and restore them.
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
@@ -127,9 +127,27 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Shape ea = batch, eb = batch;
   ea.insert(ea.end(), {m, k_a});
   eb.insert(eb.end(), {k_b, n});
-  Tensor c = mm(a.expand(ea).reshape({nb, m, k_a}), b.expand(eb).reshape({nb, k_b, n}));
+  Tensor c = product(a.expand(ea).reshape({nb, m, k_a}), b.expand(eb).reshape({nb, k_b, n}));
   batch.insert(batch.end(), {m, n});
   return c.view(batch);
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  check_matmul_inputs("mm", a, b);
+  VOLT_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected two matrices, got ", describe(a), " and ", describe(b));
+  VOLT_CHECK(a.size(1) == b.size(0), "mm: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+             " cannot be multiplied (", a.size(1), " vs ", b.size(0), ")");
+  return product(a, b);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  check_matmul_inputs("bmm", a, b);
+  VOLT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two batches of matrices [B, m, k] and [B, k, n], got ",
+             describe(a), " and ", describe(b));
+  VOLT_CHECK(a.size(0) == b.size(0) && a.size(2) == b.size(1), "bmm: shapes ", shape_str(a.shape()), " and ",
+             shape_str(b.shape()), " cannot be multiplied (batch ", a.size(0), " vs ", b.size(0), ", ", a.size(2),
+             " vs ", b.size(1), ")");
+  return product(a, b);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -157,7 +175,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const bool need_b = bias.defined() && bias.requires_grad();
   record("LinearBackward", y, {x2, weight, bias},
          [x2 = x2.detach(), w = weight.detach(), need_x, need_w, need_b](const Tensor& g) {
-           return std::vector<Tensor>{need_x ? mm(g, w) : Tensor(), need_w ? mm(g.t(), x2) : Tensor(),
+           return std::vector<Tensor>{need_x ? product(g, w) : Tensor(), need_w ? product(g.t(), x2) : Tensor(),
                                       need_b ? sum(g, {0}) : Tensor()};
          },
          {x2, weight});

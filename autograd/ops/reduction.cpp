@@ -1,6 +1,7 @@
 // sum, mean, max, argmax over dims. Sums run in a fixed order (deterministic); half types sum
 // in f32, small integers in i64 (as PyTorch).
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "volt/autograd/grad_mode.h"
@@ -185,6 +186,41 @@ Tensor var(const Tensor& x, const DimList& dims, int64_t correction, bool keepdi
 
 Tensor std(const Tensor& x, const DimList& dims, int64_t correction, bool keepdim) {
   return sqrt(var(x, dims, correction, keepdim));
+}
+
+Tensor norm(const Tensor& x, double p, const DimList& dims, bool keepdim) {
+  ops::check_floating("norm", x);
+  VOLT_CHECK(p > 0, "norm: p must be positive (or infinity), got ", p);
+  if (std::isinf(p)) return amax(abs(x), dims, keepdim);
+  if (p == 1.0) return sum(abs(x), dims, keepdim);
+  if (p != 2.0) return pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
+  Tensor n;
+  {
+    NoGradGuard no_grad;
+    n = sqrt(sum(mul(x, x), dims, keepdim));
+  }
+  // x / ‖x‖, and 0 where the norm is 0 (where sqrt's derivative would divide by it).
+  record("NormBackward", n, {x},
+         [x = x.detach(), n = n.detach(), dims, keepdim](const Tensor& g) {
+           Tensor nk = n, gk = g;
+           if (!keepdim) {
+             std::vector<int64_t> d = dims.dims;
+             if (d.empty())
+               for (int64_t i = 0; i < x.dim(); ++i)
+                 d.push_back(i);
+             for (int64_t& i : d)
+               i = wrap_dim(i, x.dim(), "norm");
+             std::sort(d.begin(), d.end());
+             for (int64_t i : d) {
+               nk = nk.unsqueeze(i);
+               gk = gk.unsqueeze(i);
+             }
+           }
+           const Tensor zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
+           return std::vector<Tensor>{mul(gk, where(eq(nk, 0.0), zero, div(x, nk)))};
+         },
+         {x, n});
+  return n;
 }
 
 Tensor Tensor::sum() const { return volt::sum(*this); }

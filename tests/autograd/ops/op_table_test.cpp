@@ -1758,12 +1758,116 @@ void activation_rows(Table& t) {
          return var_ref(x[0], {0, 2}, 1, true, true);
        })
       .tol.half = 3e-2;
+  // mm and bmm, the matrix products under their own names.
+  t.add(
+      "mm_3x4_4x5", {{{3, 4}}, {{4, 5}, Layout::transposed}}, [](auto& x) { return mm(x[0], x[1]); },
+      [](auto& x) { return matmul_ref(x[0], x[1]); });
+  t.add(
+      "bmm_2x3x4_2x4x2", {{{2, 3, 4}}, {{2, 4, 2}}}, [](auto& x) { return bmm(x[0], x[1]); },
+      [](auto& x) { return matmul_ref(x[0], x[1]); });
+  t.add_error(
+      "mm_not_matrices", {{{3}}, {{3, 2}}}, [](auto& x) { return mm(x[0], x[1]); }, "mm: expected two matrices");
+  t.add_error(
+      "bmm_batch_mismatch", {{{2, 3, 4}}, {{3, 4, 2}}}, [](auto& x) { return bmm(x[0], x[1]); },
+      "cannot be multiplied (batch 2 vs 3");
+
+  // norm: p = 2 (with its own backward), 1, infinity and 3, over all dims and over some.
+  const auto p_norm = [](const Values& x, std::vector<int64_t> dims, bool keepdim, double p) {
+    if (std::isinf(p)) return reduce_ref(map1(x, [](double a) { return std::abs(a); }), dims, keepdim, Reduce::max);
+    const Values powered = map1(x, [p](double a) { return std::pow(std::abs(a), p); });
+    Values s = reduce_ref(powered, dims, keepdim, Reduce::sum);
+    Values y{s.shape, {}, {}};
+    for (double e : s.v)
+      y.v.push_back(std::pow(e, 1 / p));
+    return y;
+  };
+  t.add(
+      "norm_2_all_3x4_transposed", {{{3, 4}, Layout::transposed}}, [](auto& x) { return norm(x[0]); },
+      [=](auto& x) { return p_norm(x[0], {}, false, 2); });
+  t.add(
+      "norm_2_dim_1_keepdim_3x4x5", {{{3, 4, 5}}}, [](auto& x) { return norm(x[0], 2.0, 1, true); },
+      [=](auto& x) { return p_norm(x[0], {1}, true, 2); });
+  t.add(
+      "norm_2_dims_0_2_3x4x5", {{{3, 4, 5}, Layout::sliced}},
+      [](auto& x) {
+        return norm(x[0], 2.0, {0, 2});
+      },
+      [=](auto& x) {
+        return p_norm(x[0], {0, 2}, false, 2);
+      });
+  t.add(
+      "norm_1_dim_0_4x3", {{{4, 3}, Layout::contiguous, D::away_from_zero}}, [](auto& x) { return norm(x[0], 1.0, 0); },
+      [=](auto& x) { return p_norm(x[0], {0}, false, 1); });
+  t.add(
+      "norm_inf_4x3", {{{4, 3}, Layout::contiguous, D::away_from_zero}},  // no ties in |x|
+      [](auto& x) { return norm(x[0], std::numeric_limits<double>::infinity()); },
+      [=](auto& x) { return p_norm(x[0], {}, false, std::numeric_limits<double>::infinity()); });
+  t.add(
+       "norm_3_dim_1_4x3", {{{4, 3}, Layout::contiguous, D::away_from_zero}},
+       [](auto& x) { return norm(x[0], 3.0, 1); }, [=](auto& x) { return p_norm(x[0], {1}, false, 3); })
+      .tol.half = 3e-2;
+
   t.add_error(
       "amax_repeated_dim", {{{3, 4}}},
       [](auto& x) {
         return amax(x[0], {1, -1});
       },
       "amax: a dim appears twice");
+
+  // nll_loss over log-probabilities: plain, weighted, with ignored rows; kl_div both ways.
+  const std::vector<int64_t> nll_target = {2, 0, -100, 1};
+  const auto nll_ref = [nll_target](const std::vector<Values>& x, bool weighted, Reduction red) {
+    const int64_t classes = x[0].shape[1];
+    Values rows{{static_cast<int64_t>(nll_target.size())}, {}, {}};
+    double total = 0, weights = 0;
+    for (std::size_t i = 0; i < nll_target.size(); ++i) {
+      const int64_t t = nll_target[i];
+      const double w = t < 0 ? 0 : (weighted ? x[1].v[static_cast<std::size_t>(t)] : 1.0);
+      const double l = t < 0 ? 0 : -w * x[0].v[i * static_cast<std::size_t>(classes) + static_cast<std::size_t>(t)];
+      rows.v.push_back(l);
+      rows.scale.push_back(std::abs(l));
+      total += l;
+      weights += w;
+    }
+    if (red == Reduction::none) return rows;
+    return Values{{}, {red == Reduction::sum ? total : total / weights}, {}};
+  };
+  const Tensor nll_t = tensor(nll_target, {4});
+  for (auto [red, name] : std::vector<std::pair<Reduction, std::string>>{
+           {Reduction::mean, "mean"}, {Reduction::sum, "sum"}, {Reduction::none, "none"}}) {
+    t.add(
+        "nll_loss_" + name + "_4x3", {{{4, 3}}},
+        [=](auto& x) { return nll_loss(x[0], nll_t.to(x[0].device()), Tensor(), red); },
+        [=](auto& x) { return nll_ref(x, false, red); });
+    t.add(
+        "nll_loss_weighted_" + name + "_4x3", {{{4, 3}, Layout::transposed}, {{3}, Layout::contiguous, D::positive}},
+        [=](auto& x) { return nn::NLLLoss(x[1], red)(x[0], nll_t.to(x[0].device())); },
+        [=](auto& x) { return nll_ref(x, true, red); });
+  }
+  t.add_error(
+      "nll_loss_target_out_of_range", {{{2, 3}}},
+      [](auto& x) {
+        return nll_loss(x[0], tensor(std::vector<int64_t>{0, 3}).to(x[0].device()));
+      },
+      "nll_loss: target 3 at position 1 is out of range for 3 classes");
+  t.add(
+      "kl_div_sum_3x4", {{{3, 4}}, {{3, 4}, Layout::contiguous, D::unit}},
+      [](auto& x) { return kl_div(x[0], x[1], Reduction::sum); },
+      [](auto& x) {
+        return reduced_ref(zip_ref(
+                               x, [](auto& v) { return v[1] * (std::log(v[1]) - v[0]); },
+                               [](auto& v) { return v[1] * (std::abs(std::log(v[1])) + std::abs(v[0])) + 1e-3; }),
+                           Reduction::sum);
+      });
+  t.add(
+       "kl_div_log_target_none_5", {{{5}}, {{5}}},
+       [](auto& x) { return nn::KLDivLoss(Reduction::none, true)(x[0], x[1]); },
+       [](auto& x) {
+         return zip_ref(
+             x, [](auto& v) { return std::exp(v[1]) * (v[1] - v[0]); },
+             [](auto& v) { return std::exp(v[1]) * (std::abs(v[1]) + std::abs(v[0])); });
+       })
+      .tol.half = 3e-2;
 
   t.add_error(
       "mse_loss_shape_mismatch", {{{3, 4}}, {{4, 3}}}, [](auto& x) { return mse_loss(x[0], x[1]); },
