@@ -1832,16 +1832,17 @@ void activation_rows(Table& t) {
     if (red == Reduction::none) return rows;
     return Values{{}, {red == Reduction::sum ? total : total / weights}, {}};
   };
-  const Tensor nll_t = tensor(nll_target, {4});
+  // Made per call: a tensor captured in a row would outlive the allocator at exit.
+  const auto nll_t = [nll_target](Device d) { return tensor(nll_target, {4}).to(d); };
   for (auto [red, name] : std::vector<std::pair<Reduction, std::string>>{
            {Reduction::mean, "mean"}, {Reduction::sum, "sum"}, {Reduction::none, "none"}}) {
     t.add(
         "nll_loss_" + name + "_4x3", {{{4, 3}}},
-        [=](auto& x) { return nll_loss(x[0], nll_t.to(x[0].device()), Tensor(), red); },
+        [=](auto& x) { return nll_loss(x[0], nll_t(x[0].device()), Tensor(), red); },
         [=](auto& x) { return nll_ref(x, false, red); });
     t.add(
         "nll_loss_weighted_" + name + "_4x3", {{{4, 3}, Layout::transposed}, {{3}, Layout::contiguous, D::positive}},
-        [=](auto& x) { return nn::NLLLoss(x[1], red)(x[0], nll_t.to(x[0].device())); },
+        [=](auto& x) { return nn::NLLLoss(x[1], red)(x[0], nll_t(x[0].device())); },
         [=](auto& x) { return nll_ref(x, true, red); });
   }
   t.add_error(
