@@ -1,7 +1,6 @@
 #include "volt/nn/clip_grad.h"
 
 #include <cmath>
-#include <limits>
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
@@ -10,13 +9,7 @@ namespace volt::nn::utils {
 namespace {
 
 // The p-norm of g's elements, in f32 for half gradients (a sum of squares overflows f16).
-Tensor norm_of(const Tensor& g, double p) {
-  const Tensor x = is_half(g.dtype()) ? g.to(DType::f32) : g;
-  if (std::isinf(p)) return amax(abs(x));
-  if (p == 2.0) return sqrt(sum(mul(x, x)));
-  if (p == 1.0) return sum(abs(x));
-  return pow(sum(pow(abs(x), p)), 1.0 / p);
-}
+Tensor norm_of(const Tensor& g, double p) { return norm(is_half(g.dtype()) ? g.to(DType::f32) : g, p); }
 
 }  // namespace
 

@@ -207,7 +207,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   record("SoftplusBackward", y, {x},
          [x = x.detach(), beta, threshold](const Tensor& g) {
            const Tensor z = mul(x, beta), s = sigmoid(z);
-           const Tensor above = gt(z, full({}, threshold, TensorOptions(z.dtype()).device(z.device()))).to(z.dtype());
+           const Tensor above = gt(z, threshold).to(z.dtype());
            return std::vector<Tensor>{mul(g, add(s, mul(above, add(neg(s), 1.0))))};
          },
          {x});
@@ -239,8 +239,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   Tensor y = unary_out("clamp", Unary::clamp, x, lo, hi);
   record("ClampBackward", y, {x},
          [x = x.detach(), lo, hi](const Tensor& g) {
-           const TensorOptions o = TensorOptions(x.dtype()).device(x.device());
-           const Tensor inside = mul(ge(x, full({}, lo, o)).to(x.dtype()), le(x, full({}, hi, o)).to(x.dtype()));
+           const Tensor inside = mul(ge(x, lo).to(x.dtype()), le(x, hi).to(x.dtype()));
            return std::vector<Tensor>{mul(g, inside)};
          },
          {x});

@@ -127,7 +127,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   const Tensor z = abs(sub(input, target));
   // The quadratic piece where |d| < beta, the linear one elsewhere; each masked, so the
   // gradient is each piece's where it applies.
-  const Tensor inside = lt(z, full({}, beta, TensorOptions(z.dtype()).device(z.device()))).to(z.dtype());
+  const Tensor inside = lt(z, beta).to(z.dtype());
   const Tensor quadratic = mul(mul(z, z), 0.5 / beta), linear_part = add(z, -0.5 * beta);
   return reduce_loss(add(mul(inside, quadratic), mul(add(neg(inside), 1.0), linear_part)), reduction);
 }

@@ -1,8 +1,8 @@
-// sum, mean, max, argmax over dims. Sums run in a fixed order (deterministic); half types sum
-// in f32, small integers in i64 (as PyTorch).
+// sum, mean, max, argmax over dims, and what is built on them (min, amax, amin, logsumexp, var,
+// std, norm). Sums run in a fixed order (deterministic); half types sum in f32, small integers
+// in i64 (as PyTorch).
 #include <algorithm>
 #include <cmath>
-#include <functional>
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
@@ -130,30 +130,13 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
   return std::get<1>(min(x, dim, keepdim));
 }
 
-namespace {
-
-// x's dims to reduce, each once, in [0, rank), largest first (so removing one keeps the others).
-std::vector<int64_t> dims_to_reduce(const char* op, const Tensor& x, const DimList& dims) {
-  std::vector<int64_t> d;
-  if (dims.dims.empty()) {
-    for (int64_t i = 0; i < x.dim(); ++i)
-      d.push_back(i);
-  } else {
-    for (int64_t i : dims.dims)
-      d.push_back(wrap_dim(i, x.dim(), op));
-  }
-  std::sort(d.begin(), d.end(), std::greater<>());
-  VOLT_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), op, ": a dim appears twice");
-  return d;
-}
-
-}  // namespace
-
 Tensor amax(const Tensor& x, const DimList& dims, bool keepdim) {
   if (x.dim() == 0) return std::get<0>(max(x, 0));
+  // One dim at a time, the largest first, so that dropping one leaves the others' positions.
+  const std::vector<int64_t> reduced = reduced_dims("amax", x, dims.dims);
   Tensor y = x;
-  for (int64_t d : dims_to_reduce("amax", x, dims))
-    y = std::get<0>(max(y, d, keepdim));
+  for (auto d = reduced.rbegin(); d != reduced.rend(); ++d)
+    y = std::get<0>(max(y, *d, keepdim));
   return y;
 }
 
@@ -164,20 +147,16 @@ Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim) {
   // The shift is a constant to autograd (its gradient cancels), and 0 where the max is ±inf.
   Tensor m = amax(x.detach(), dims, true);
   m = masked_fill(m, isinf(m), 0.0);
-  const Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
-  if (keepdim) return out;
-  Tensor squeezed = out;
-  for (int64_t d : dims_to_reduce("logsumexp", x, dims))
-    squeezed = squeezed.squeeze(d);
-  return squeezed;
+  const Tensor s = log(sum(exp(sub(x, m)), dims, keepdim));
+  return add(s, keepdim ? m : m.view(s.shape()));
 }
 
 Tensor var(const Tensor& x, const DimList& dims, int64_t correction, bool keepdim) {
   ops::check_floating("var", x);
   VOLT_CHECK(correction >= 0, "var: correction must be 0 or more, got ", correction);
   int64_t n = 1;
-  for (int64_t d : dims_to_reduce("var", x, dims))
-    n *= x.dim() == 0 ? 1 : x.size(d);
+  for (int64_t d : reduced_dims("var", x, dims.dims))
+    n *= x.size(d);
   const Tensor d = sub(x, mean(x, dims, true));
   // N - correction <= 0 divides by 0 (inf or NaN), as PyTorch does.
   return div(sum(mul(d, d), dims, keepdim),
@@ -201,23 +180,10 @@ Tensor norm(const Tensor& x, double p, const DimList& dims, bool keepdim) {
   }
   // x / ‖x‖, and 0 where the norm is 0 (where sqrt's derivative would divide by it).
   record("NormBackward", n, {x},
-         [x = x.detach(), n = n.detach(), dims, keepdim](const Tensor& g) {
-           Tensor nk = n, gk = g;
-           if (!keepdim) {
-             std::vector<int64_t> d = dims.dims;
-             if (d.empty())
-               for (int64_t i = 0; i < x.dim(); ++i)
-                 d.push_back(i);
-             for (int64_t& i : d)
-               i = wrap_dim(i, x.dim(), "norm");
-             std::sort(d.begin(), d.end());
-             for (int64_t i : d) {
-               nk = nk.unsqueeze(i);
-               gk = gk.unsqueeze(i);
-             }
-           }
-           const Tensor zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
-           return std::vector<Tensor>{mul(gk, where(eq(nk, 0.0), zero, div(x, nk)))};
+         [x = x.detach(), n = n.detach(),
+          kept = keepdim_shape(x.shape(), reduced_dims("norm", x, dims.dims))](const Tensor& g) {
+           const Tensor nk = n.reshape(kept), zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
+           return std::vector<Tensor>{mul(g.reshape(kept), where(eq(nk, 0.0), zero, div(x, nk)))};
          },
          {x, n});
   return n;

@@ -107,16 +107,15 @@ MatrixOperand offset(const MatrixOperand& op, int64_t row, int64_t col) {
 }  // namespace
 
 // Large products are cut into blocks of C's columns (or, when C is taller than wide, rows), one
-// per thread (core/thread_pool.h); each block is an independent Eigen product, so the result
-// depends on the thread count but not on timing.
+// per thread (core/thread_pool.h); each block is an independent product, so the result never
+// depends on timing (and with volt's own GEMM not on the thread count either).
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, MatrixOperand a, MatrixOperand b, double beta,
           void* c, int64_t ldc, bool /*allow_tf32: the CPU has no reduced-precision mode*/, Stream) {
   if (m == 0 || n == 0) return;
   auto run = [&]<class T>() {
     T* out = static_cast<T*>(c);
     const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
-    if (m * n * std::max<int64_t>(k, 1) < kParallelMacs || get_num_threads() == 1)
-      return gemm_block<T>(m, n, k, al, a, b, be, out, ldc);
+    if (m * n * std::max<int64_t>(k, 1) < kParallelMacs) return gemm_block<T>(m, n, k, al, a, b, be, out, ldc);
     if (n >= m) {
       parallel_for(0, (n + kSplitUnit - 1) / kSplitUnit, 1, [&](int64_t u0, int64_t u1) {
         const int64_t j0 = u0 * kSplitUnit, j1 = std::min(n, u1 * kSplitUnit);
