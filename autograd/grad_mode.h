@@ -17,4 +17,17 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Sets grad mode for a scope (libtorch's AutoGradMode): AutoGradMode on(true) records a graph
+// inside a NoGradGuard, as a backward with create_graph does.
+class AutoGradMode {
+ public:
+  explicit AutoGradMode(bool enabled) : previous_(is_grad_enabled()) { set_grad_enabled(enabled); }
+  ~AutoGradMode() { set_grad_enabled(previous_); }
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace volt

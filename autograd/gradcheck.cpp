@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "volt/autograd/engine.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 
@@ -74,6 +75,30 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   }
   result.message = report.str();
   return result;
+}
+
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                              const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+  Shape out_shape;
+  {
+    NoGradGuard no_grad;
+    out_shape = fn(inputs).shape();
+  }
+  Generator gen(options.seed + 1);
+  const Tensor u = randn(out_shape, DType::f64, &gen);
+  auto first_order = [&](const std::vector<Tensor>& in) {
+    AutoGradMode on(true);  // gradcheck's finite differences run under NoGradGuard; grad() needs a graph
+    const Tensor out = fn(in);
+    std::vector<Tensor> wrt, flat;
+    for (const Tensor& x : in)
+      if (x.requires_grad()) wrt.push_back(x);
+    std::vector<Tensor> grads(wrt.size());
+    if (out.requires_grad()) grads = autograd::grad({out}, wrt, {u}, true, true, true);
+    for (std::size_t i = 0; i < wrt.size(); ++i)
+      flat.push_back(grads[i].defined() ? grads[i].reshape({-1}) : zeros({wrt[i].numel()}, DType::f64));
+    return flat.empty() ? zeros({0}, DType::f64) : cat(flat, 0);
+  };
+  return gradcheck(first_order, inputs, options);
 }
 
 }  // namespace volt

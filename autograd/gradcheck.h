@@ -32,4 +32,11 @@ struct GradcheckResult {
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
+// The same check one order up (PyTorch's gradgradcheck): the gradients of u·fn(x) with respect
+// to the inputs, taken with create_graph (u a fixed random vector), are a function of the
+// inputs whose backward is fn's second-order backward; gradcheck compares that with central
+// finite differences of the first-order gradients.
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                              const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
+
 }  // namespace volt

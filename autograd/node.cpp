@@ -23,22 +23,50 @@ void Node::add_input(const Tensor& input) {
   input_shapes_.push_back(input.defined() ? input.shape() : Shape{});
 }
 
-FunctionNode::FunctionNode(std::string name, BackwardFn fn, std::vector<Tensor> saved)
-    : Node(std::move(name)), fn_(std::move(fn)) {
-  // Detached: saving an op's own output must not make the output own its node twice over.
-  for (const auto& t : saved)
-    saved_.emplace_back(t.detach(), t.version());
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (!is_grad_enabled()) return;  // record() will not run: nothing to keep
+  state_ = std::make_shared<State>();
+  state_->tensor = t;
+  if (t.defined()) state_->version = t.version();
 }
+
+Tensor SavedTensor::get() const {
+  if (!state_) return Tensor();
+  const Tensor& t = state_->tensor;
+  if (!state_->is_output || !is_grad_enabled()) return t;
+  // Give the data its history back: the node is alive while it runs the closure reading this.
+  std::shared_ptr<Node> node = state_->node.lock();
+  VOLT_CHECK(node != nullptr, "a saved output was read after its node was freed");
+  Tensor live = t.detach();
+  autograd_meta(*live.impl()).grad_fn = std::move(node);
+  live.impl()->requires_grad = true;
+  return live;
+}
+
+void SavedTensor::check_version(const std::string& node, std::size_t index) const {
+  if (!state_ || !state_->tensor.defined()) return;
+  const Tensor& t = state_->tensor;
+  VOLT_CHECK(t.version() == state_->version, "a tensor saved by ", node, " for backward (", describe(t), ", saved #",
+             index, ") was modified by an in-place operation: its version is ", t.version(), ", expected ",
+             state_->version);
+}
+
+void SavedTensor::mark_if_output(const Tensor& output, const std::shared_ptr<Node>& node) {
+  if (!state_ || !state_->tensor.defined() || state_->tensor.impl() != output.impl()) return;
+  state_->tensor = output.detach();
+  state_->is_output = true;
+  state_->node = node;
+}
+
+FunctionNode::FunctionNode(std::string name, BackwardFn fn, std::vector<SavedTensor> saved)
+    : Node(std::move(name)), fn_(std::move(fn)), saved_(std::move(saved)) {}
 
 std::vector<Tensor> FunctionNode::apply(const Tensor& grad_output) {
   VOLT_CHECK(fn_ != nullptr, "backward through ", name(),
              " a second time: its saved tensors were freed after the first backward; pass "
              "retain_graph=true to the first backward to keep them");
-  for (std::size_t i = 0; i < saved_.size(); ++i) {
-    const auto& [t, v] = saved_[i];
-    VOLT_CHECK(t.version() == v, "a tensor saved by ", name(), " for backward (", describe(t), ", saved #", i,
-               ") was modified by an in-place operation: its version is ", t.version(), ", expected ", v);
-  }
+  for (std::size_t i = 0; i < saved_.size(); ++i)
+    saved_[i].check_version(name(), i);
   return fn_(grad_output);
 }
 
@@ -60,7 +88,11 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   // AccumulateGrad steals it the same way): only the engine's reference to it (and ours) exist,
   // it owns its whole storage, contiguous, and carries no history. Otherwise it is copied: a
   // backward may hand one tensor to several inputs, return a view, or return a saved tensor.
-  if (!meta.grad.defined()) {
+  if (is_grad_enabled()) {
+    // A backward with create_graph: .grad() keeps the gradient's graph, so it is never added
+    // to in place.
+    meta.grad = meta.grad.defined() ? add(meta.grad, g) : g.clone();
+  } else if (!meta.grad.defined()) {
     const long engine_refs = g.impl() == grad_output.impl() ? 2 : 1;
     const bool stealable = g.impl_ptr().use_count() == engine_refs && g.storage().use_count() == 1 &&
                            g.is_contiguous() && g.storage_offset() == 0 && !g.requires_grad() &&
@@ -102,9 +134,11 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, FunctionNode::BackwardFn backward,
-            std::vector<Tensor> saved) {
+            std::vector<SavedTensor> saved) {
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<FunctionNode>(name, std::move(backward), std::move(saved));
+  for (SavedTensor& s : node->saved())
+    s.mark_if_output(output, node);
   for (const auto& in : inputs)
     node->add_input(in);
   autograd_meta(*output.impl()).grad_fn = std::move(node);
@@ -146,8 +180,8 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
   return impl_->autograd ? impl_->autograd->grad_fn : none;
 }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  autograd::backward(*this, gradient, retain_graph);
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph, bool create_graph) const {
+  autograd::backward(*this, gradient, retain_graph, create_graph);
 }
 
 void Tensor::register_hook(GradHook hook) const {

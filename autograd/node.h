@@ -57,20 +57,50 @@ class Node {
   std::vector<GradHook> pre_hooks_;
 };
 
+// A tensor a backward closure reads (PyTorch's SavedVariable), with its version when saved: an
+// in-place change since is an error, because the gradient would silently be computed from the
+// new values. An op's input (or any tensor made before the op's output) is kept as it is. The
+// op's own output, which record() recognises, is kept as bare data and a weak link to the node:
+// a strong one would be a cycle, since the output owns its node.
+//
+// get() gives the tensor with its history while grad mode is on, as it is in a backward with
+// create_graph, so that the gradient built from it is itself differentiable (second
+// derivatives); otherwise the bare data. Copies share one state, so the copy a closure captures
+// and the copy record() is given are the same saved tensor.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+
+  Tensor get() const;
+  // Throws when the tensor changed in place since it was saved; `node` and `index` name it.
+  void check_version(const std::string& node, std::size_t index) const;
+  // Called by record() once the output exists: if this is it, keep it weakly.
+  void mark_if_output(const Tensor& output, const std::shared_ptr<Node>& node);
+
+ private:
+  struct State {
+    Tensor tensor;
+    uint64_t version = 0;
+    bool is_output = false;
+    std::weak_ptr<Node> node;
+  };
+  std::shared_ptr<State> state_;
+};
+
 // A node whose backward is a closure written next to its forward in autograd/ops/.
 class FunctionNode final : public Node {
  public:
   using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
-  FunctionNode(std::string name, BackwardFn fn, std::vector<Tensor> saved);
+  FunctionNode(std::string name, BackwardFn fn, std::vector<SavedTensor> saved);
 
   std::vector<Tensor> apply(const Tensor& grad_output) override;
   void release() override;
+  std::vector<SavedTensor>& saved() { return saved_; }
 
  private:
   BackwardFn fn_;
-  // Tensors the closure reads, with their version when saved: an in-place change since is an
-  // error, because the gradient would silently be computed from the new values.
-  std::vector<std::pair<Tensor, uint64_t>> saved_;
+  std::vector<SavedTensor> saved_;  // the ones the closure captured, for the version check
 };
 
 class AccumulateGrad final : public Node {
@@ -91,9 +121,13 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs);
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 
 // Makes `output` the result of a differentiable op. `inputs` are the op's tensor inputs in the
-// order `backward` returns their gradients; `saved` are the tensors the closure captured.
+// order `backward` returns their gradients; `saved` are the SavedTensors the closure captured.
 // Does nothing unless grad mode is on and an input requires grad.
+//
+// A backward is written with differentiable ops on the SavedTensors' get(), so that with
+// create_graph its gradient has a graph too. Where a fused kernel is faster, it runs when grad
+// mode is off (an ordinary backward) and the composite form when it is on.
 void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, FunctionNode::BackwardFn backward,
-            std::vector<Tensor> saved = {});
+            std::vector<SavedTensor> saved = {});
 
 }  // namespace volt

@@ -243,8 +243,10 @@ class Tensor {
   Tensor grad() const;  // leaf gradient; undefined until a backward reaches it
   void set_grad(const Tensor& g) const;
   const std::shared_ptr<Node>& grad_fn() const;
-  // Seeds with ones for a one-element tensor; otherwise `gradient` is required.
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // Seeds with ones for a one-element tensor; otherwise `gradient` is required. create_graph
+  // gives the gradients a graph of their own (second derivatives); retain_graph defaults to it.
+  void backward(const Tensor& gradient = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
   void register_hook(GradHook hook) const;
   void register_post_accumulate_grad_hook(PostAccumulateHook hook) const;
   uint64_t version() const;

@@ -24,8 +24,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   const uint64_t counter = g.reserve(kernels::random_blocks(DType::f32, x.numel()));
   kernels::launch(kernels::dropout, x.device(), x.dtype(), y.data_ptr(), mask.data_ptr(), xc.data_ptr(), x.numel(), p,
                   g.seed(), counter);
-  record("DropoutBackward", y, {x},
-         [mask = mask.detach()](const Tensor& grad) { return std::vector<Tensor>{mul(grad, mask)}; }, {mask});
+  const SavedTensor smask(mask);
+  record("DropoutBackward", y, {x}, [smask](const Tensor& grad) { return std::vector<Tensor>{mul(grad, smask.get())}; },
+         {smask});
   return y;
 }
 

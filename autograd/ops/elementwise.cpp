@@ -40,16 +40,72 @@ Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b,
   return y;
 }
 
-// An op whose backward is one kernel of (grad, x): gelu, silu, leaky_relu.
-Tensor unary_with_input_backward(const char* op, const char* node, Unary kind, Binary backward, const Tensor& x,
-                                 double scalar = 0.0) {
-  Tensor y = unary_out(op, kind, x, scalar);
-  record(node, y, {x},
-         [x = x.detach(), op, backward, scalar](const Tensor& g) {
-           return std::vector<Tensor>{binary_out(op, backward, g, x, scalar)};
+// f''(s) for an activation's fused backward, s being what the kernel reads (input or output).
+using Curvature = Tensor (*)(const Tensor& s);
+
+// g·f'(s) by one fused backward kernel of an activation, s being its input or its output. It is
+// recorded, so that in a backward with create_graph it is differentiable itself: it is linear in
+// g (its gradient to g is the same kernel of the incoming gradient), and its gradient to s is
+// gg·g·f''(s), with f'' from `curvature` (null where f'' is 0 almost everywhere, as for relu).
+Tensor activation_backward(Binary kind, const Tensor& g, const Tensor& s, double scalar, Curvature curvature) {
+  Tensor gx = binary_out("activation backward", kind, g, s, scalar);
+  const SavedTensor sg(g);
+  const SavedTensor ss(s);
+  record("ActivationBackwardBackward", gx, {g, s},
+         [sg, ss, kind, scalar, curvature](const Tensor& gg) {
+           const Tensor at = ss.get();
+           return std::vector<Tensor>{activation_backward(kind, gg, at, scalar, curvature),
+                                      curvature ? mul(mul(gg, sg.get()), curvature(at)) : Tensor()};
          },
-         {x});
+         {sg, ss});
+  return gx;
+}
+
+// An activation whose backward is one kernel of (grad, x): gelu, silu, leaky_relu.
+Tensor unary_with_input_backward(const char* op, const char* node, Unary kind, Binary backward, const Tensor& x,
+                                 Curvature curvature, double scalar = 0.0) {
+  Tensor y = unary_out(op, kind, x, scalar);
+  const SavedTensor sx(x);
+  record(node, y, {x},
+         [sx, backward, scalar, curvature](const Tensor& g) {
+           return std::vector<Tensor>{activation_backward(backward, g, sx.get(), scalar, curvature)};
+         },
+         {sx});
   return y;
+}
+
+// An activation whose backward is one kernel of (grad, y): tanh, sigmoid, relu.
+Tensor unary_with_output_backward(const char* op, const char* node, Unary kind, Binary backward, const Tensor& x,
+                                  Curvature curvature) {
+  Tensor y = unary_out(op, kind, x);
+  const SavedTensor sy(y);
+  record(node, y, {x},
+         [sy, backward, curvature](const Tensor& g) {
+           return std::vector<Tensor>{activation_backward(backward, g, sy.get(), 0.0, curvature)};
+         },
+         {sy});
+  return y;
+}
+
+// The second derivatives, as functions of what each fused backward reads.
+Tensor tanh_curvature(const Tensor& y) { return mul(y, -2.0); }               // d(1 - y²)/dy
+Tensor sigmoid_curvature(const Tensor& y) { return add(mul(y, -2.0), 1.0); }  // d(y(1 - y))/dy
+Tensor gelu_curvature(const Tensor& x) {                                      // φ(x)·(2 - x²)
+  const Tensor x2 = mul(x, x);
+  return mul(mul(exp(mul(x2, -0.5)), 0.3989422804014327), add(neg(x2), 2.0));
+}
+Tensor gelu_tanh_curvature(const Tensor& x) {
+  // f = x(1 + t)/2, t = tanh(u), u = c(x + a·x³): f'' = (1 - t²)·(u' + x(u'' - 2t·u'²)/2).
+  const double c = 0.7978845608028654, a = 0.044715;
+  const Tensor x2 = mul(x, x);
+  const Tensor t = tanh(mul(add(x, mul(mul(x2, x), a)), c));
+  const Tensor du = mul(add(mul(x2, 3 * a), 1.0), c), ddu = mul(x, 6 * a * c);
+  const Tensor inner = add(du, mul(mul(x, sub(ddu, mul(mul(t, mul(du, du)), 2.0))), 0.5));
+  return mul(add(neg(mul(t, t)), 1.0), inner);
+}
+Tensor silu_curvature(const Tensor& x) {  // σ(1 - σ)·(2 + x(1 - 2σ))
+  const Tensor s = sigmoid(x);
+  return mul(mul(s, add(neg(s), 1.0)), add(mul(x, add(mul(s, -2.0), 1.0)), 2.0));
 }
 
 }  // namespace
@@ -73,25 +129,30 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary_out("mul", Binary::mul, a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  const SavedTensor sa(a);
+  const SavedTensor sb(b);
   record("MulBackward", y, {a, b},
-         [a = a.detach(), b = b.detach(), need_a, need_b](const Tensor& g) {
-           return std::vector<Tensor>{need_a ? sum_to(mul(g, b), a.shape()) : Tensor(),
-                                      need_b ? sum_to(mul(g, a), b.shape()) : Tensor()};
+         [sa, sb, need_a, need_b, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+           return std::vector<Tensor>{need_a ? sum_to(mul(g, sb.get()), a_shape) : Tensor(),
+                                      need_b ? sum_to(mul(g, sa.get()), b_shape) : Tensor()};
          },
-         {a, b});
+         {sa, sb});
   return y;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary_out("div", Binary::div, a, b);
   const bool need_b = b.requires_grad();
+  const SavedTensor sa(a);
+  const SavedTensor sb(b);
   record("DivBackward", y, {a, b},
-         [a = a.detach(), b = b.detach(), need_b](const Tensor& g) {
-           Tensor ga = sum_to(div(g, b), a.shape());
-           Tensor gb = need_b ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor();
+         [sa, sb, need_b, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+           const Tensor b = sb.get();
+           Tensor ga = sum_to(div(g, b), a_shape);
+           Tensor gb = need_b ? sum_to(neg(div(mul(g, sa.get()), mul(b, b))), b_shape) : Tensor();
            return std::vector<Tensor>{ga, gb};
          },
-         {a, b});
+         {sa, sb});
   return y;
 }
 
@@ -115,86 +176,77 @@ Tensor neg(const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   Tensor y = unary_out("exp", Unary::exp, x);
-  record("ExpBackward", y, {x}, [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, y)}; }, {y});
+  const SavedTensor sy(y);
+  record("ExpBackward", y, {x}, [sy](const Tensor& g) { return std::vector<Tensor>{mul(g, sy.get())}; }, {sy});
   return y;
 }
 
 Tensor log(const Tensor& x) {
   Tensor y = unary_out("log", Unary::log, x);
-  record("LogBackward", y, {x}, [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{div(g, x)}; }, {x});
+  const SavedTensor sx(x);
+  record("LogBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{div(g, sx.get())}; }, {sx});
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = unary_out("sqrt", Unary::sqrt, x);
-  record("SqrtBackward", y, {x}, [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{div(mul(g, 0.5), y)}; },
-         {y});
+  const SavedTensor sy(y);
+  record("SqrtBackward", y, {x}, [sy](const Tensor& g) { return std::vector<Tensor>{div(mul(g, 0.5), sy.get())}; },
+         {sy});
   return y;
 }
 
 Tensor pow(const Tensor& x, double exponent) {
   Tensor y = unary_out("pow", Unary::pow, x, exponent);
+  const SavedTensor sx(x);
   record("PowBackward", y, {x},
-         [x = x.detach(), exponent](const Tensor& g) {
-           return std::vector<Tensor>{mul(g, mul(pow(x, exponent - 1.0), exponent))};
+         [sx, exponent](const Tensor& g) {
+           return std::vector<Tensor>{mul(g, mul(pow(sx.get(), exponent - 1.0), exponent))};
          },
-         {x});
+         {sx});
   return y;
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor y = unary_out("tanh", Unary::tanh, x);
-  record("TanhBackward", y, {x},
-         [y = y.detach()](const Tensor& g) {
-           return std::vector<Tensor>{binary_out("tanh_backward", Binary::tanh_backward, g, y)};
-         },
-         {y});
-  return y;
+  return unary_with_output_backward("tanh", "TanhBackward", Unary::tanh, Binary::tanh_backward, x, tanh_curvature);
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = unary_out("sigmoid", Unary::sigmoid, x);
-  record("SigmoidBackward", y, {x},
-         [y = y.detach()](const Tensor& g) {
-           return std::vector<Tensor>{binary_out("sigmoid_backward", Binary::sigmoid_backward, g, y)};
-         },
-         {y});
-  return y;
+  return unary_with_output_backward("sigmoid", "SigmoidBackward", Unary::sigmoid, Binary::sigmoid_backward, x,
+                                    sigmoid_curvature);
 }
 
 Tensor relu(const Tensor& x) {
-  Tensor y = unary_out("relu", Unary::relu, x);
-  record("ReluBackward", y, {x},
-         [y = y.detach()](const Tensor& g) {
-           return std::vector<Tensor>{binary_out("relu_backward", Binary::relu_backward, g, y)};
-         },
-         {y});
-  return y;
+  return unary_with_output_backward("relu", "ReluBackward", Unary::relu, Binary::relu_backward, x, nullptr);
 }
 
 Tensor abs(const Tensor& x) {
   Tensor y = unary_out("abs", Unary::abs, x);
+  const SavedTensor sx(x);
   record("AbsBackward", y, {x},
-         [x = x.detach()](const Tensor& g) {
+         [sx](const Tensor& g) {
+           const Tensor x = sx.get().detach();  // the sign is constant: no second derivative
            const Tensor zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
            const Tensor sign = sub(gt(x, zero).to(x.dtype()), lt(x, zero).to(x.dtype()));
            return std::vector<Tensor>{mul(g, sign)};
          },
-         {x});
+         {sx});
   return y;
 }
 
 Tensor log1p(const Tensor& x) {
   Tensor y = unary_out("log1p", Unary::log1p, x);
-  record("Log1pBackward", y, {x},
-         [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{div(g, add(x, 1.0))}; }, {x});
+  const SavedTensor sx(x);
+  record("Log1pBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{div(g, add(sx.get(), 1.0))}; },
+         {sx});
   return y;
 }
 
 Tensor expm1(const Tensor& x) {
   Tensor y = unary_out("expm1", Unary::expm1, x);
-  record("Expm1Backward", y, {x},
-         [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, add(y, 1.0))}; }, {y});
+  const SavedTensor sy(y);
+  record("Expm1Backward", y, {x}, [sy](const Tensor& g) { return std::vector<Tensor>{mul(g, add(sy.get(), 1.0))}; },
+         {sy});
   return y;
 }
 
@@ -204,13 +256,14 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   VOLT_CHECK(beta != 0 && std::isfinite(beta), "softplus: beta must be finite and non-zero, got ", beta);
   Tensor y = unary_out("softplus", Unary::softplus, x, beta, threshold);
   // sigmoid(beta·x) below the threshold and exactly 1 above it: s + m·(1 - s) with m the mask.
+  const SavedTensor sx(x);
   record("SoftplusBackward", y, {x},
-         [x = x.detach(), beta, threshold](const Tensor& g) {
-           const Tensor z = mul(x, beta), s = sigmoid(z);
-           const Tensor above = gt(z, threshold).to(z.dtype());
+         [sx, beta, threshold](const Tensor& g) {
+           const Tensor z = mul(sx.get(), beta), s = sigmoid(z);
+           const Tensor above = gt(z.detach(), threshold).to(z.dtype());
            return std::vector<Tensor>{mul(g, add(s, mul(above, add(neg(s), 1.0))))};
          },
-         {x});
+         {sx});
   return y;
 }
 
@@ -218,17 +271,18 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   VOLT_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
              approximate, "\"");
   if (approximate == "tanh")
-    return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu_tanh, Binary::gelu_tanh_backward, x);
-  return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu, Binary::gelu_backward, x);
+    return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu_tanh, Binary::gelu_tanh_backward, x,
+                                     gelu_tanh_curvature);
+  return unary_with_input_backward("gelu", "GeluBackward", Unary::gelu, Binary::gelu_backward, x, gelu_curvature);
 }
 
 Tensor silu(const Tensor& x) {
-  return unary_with_input_backward("silu", "SiluBackward", Unary::silu, Binary::silu_backward, x);
+  return unary_with_input_backward("silu", "SiluBackward", Unary::silu, Binary::silu_backward, x, silu_curvature);
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return unary_with_input_backward("leaky_relu", "LeakyReluBackward", Unary::leaky_relu, Binary::leaky_relu_backward, x,
-                                   negative_slope);
+                                   nullptr, negative_slope);
 }
 
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
@@ -237,12 +291,14 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   const double inf = std::numeric_limits<double>::infinity();
   const double lo = min.value_or(-inf), hi = max.value_or(inf);
   Tensor y = unary_out("clamp", Unary::clamp, x, lo, hi);
+  const SavedTensor sx(x);
   record("ClampBackward", y, {x},
-         [x = x.detach(), lo, hi](const Tensor& g) {
+         [sx, lo, hi](const Tensor& g) {
+           const Tensor x = sx.get().detach();
            const Tensor inside = mul(ge(x, lo).to(x.dtype()), le(x, hi).to(x.dtype()));
            return std::vector<Tensor>{mul(g, inside)};
          },
-         {x});
+         {sx});
   return y;
 }
 
@@ -310,13 +366,14 @@ Tensor where(const Tensor& cond, const Tensor& b, const Tensor& c) {
   Tensor y = empty(shape, TensorOptions(b.dtype()).device(b.device()));
   kernels::launch(kernels::ternary, b.device(), kernels::Ternary::where, b.dtype(), y.data_ptr(), selector.data_ptr(),
                   b.data_ptr(), c.data_ptr(), ops::loop_for(shape, y, selector, b, c), 0.0);
+  const SavedTensor ssel(selector);
   record("WhereBackward", y, {b, c},
-         [selector = selector.detach(), b_shape = b.shape(), c_shape = c.shape()](const Tensor& g) {
+         [ssel, b_shape = b.shape(), c_shape = c.shape()](const Tensor& g) {
            const Tensor zero = zeros({}, TensorOptions(g.dtype()).device(g.device()));
-           const Tensor taken = selector.ne(0.0);
+           const Tensor taken = ssel.get().ne(0.0);
            return std::vector<Tensor>{sum_to(where(taken, g, zero), b_shape), sum_to(where(taken, zero, g), c_shape)};
          },
-         {selector});
+         {ssel});
   return y;
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <optional>
 
+#include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -60,15 +61,30 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
   Tensor log_sum = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
   kernels::launch(kernels::cross_entropy_forward, xc.device(), xc.dtype(), rows.data_ptr(), log_sum.data_ptr(),
                   xc.data_ptr(), t, args);
+  const SavedTensor sx(xc);
+  const SavedTensor slog(log_sum);
+  const SavedTensor st(target);
   record("CrossEntropyBackward", rows, {logits},
-         [xc = xc.detach(), log_sum = log_sum.detach(), target, args](const Tensor& g) {
+         [sx, slog, st, args](const Tensor& g) {
+           const Tensor xc = sx.get(), log_sum = slog.get(), target = st.get();
+           if (is_grad_enabled()) {
+             // Differentiable (create_graph): g·(softmax(x) - q) per counted row, q the smoothed
+             // one-hot target; the same formula the kernel computes.
+             const TensorOptions on = TensorOptions(DType::i64).device(xc.device());
+             const Tensor classes = arange(static_cast<double>(args.classes), on);
+             Tensor q = eq(target.unsqueeze(1), classes).to(xc.dtype());
+             if (args.label_smoothing > 0)
+               q = add(mul(q, 1.0 - args.label_smoothing), args.label_smoothing / static_cast<double>(args.classes));
+             const Tensor counted = ne(target, static_cast<double>(args.ignore_index)).to(xc.dtype());
+             return std::vector<Tensor>{mul(mul(g, counted).unsqueeze(1), sub(softmax(xc, 1), q))};
+           }
            const Tensor gc = g.contiguous();
            Tensor gx = empty(xc.shape(), TensorOptions(xc.dtype()).device(xc.device()));
            kernels::launch(kernels::cross_entropy_backward, xc.device(), xc.dtype(), gx.data_ptr(), gc.data_ptr(),
                            xc.data_ptr(), log_sum.data_ptr(), target.data_ptr<int64_t>(), args);
            return std::vector<Tensor>{gx};
          },
-         {xc, target});
+         {sx, slog, st});
 
   if (auto r = rows_unless_mean(rows, options.reduction, single)) return *r;
   // Mean over the targets that count, counted where they live (no host read of a GPU tensor);

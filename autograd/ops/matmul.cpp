@@ -78,12 +78,14 @@ Tensor product(const Tensor& a, const Tensor& b) {
   if (is_half(a.dtype()) && a.device().is_cpu()) return product(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   Tensor c = gemm_batched(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  const SavedTensor sa(a);
+  const SavedTensor sb(b);
   record(a.dim() == 3 ? "BmmBackward" : "MmBackward", c, {a, b},
-         [a = a.detach(), b = b.detach(), need_a, need_b](const Tensor& g) {
-           return std::vector<Tensor>{need_a ? product(g, b.transpose(-1, -2)) : Tensor(),
-                                      need_b ? product(a.transpose(-1, -2), g) : Tensor()};
+         [sa, sb, need_a, need_b](const Tensor& g) {
+           return std::vector<Tensor>{need_a ? product(g, sb.get().transpose(-1, -2)) : Tensor(),
+                                      need_b ? product(sa.get().transpose(-1, -2), g) : Tensor()};
          },
-         {a, b});
+         {sa, sb});
   return c;
 }
 
@@ -173,12 +175,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor y = linear_forward(x2, weight, bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();
+  const SavedTensor sx(x2);
+  const SavedTensor sw(weight);
   record("LinearBackward", y, {x2, weight, bias},
-         [x2 = x2.detach(), w = weight.detach(), need_x, need_w, need_b](const Tensor& g) {
-           return std::vector<Tensor>{need_x ? product(g, w) : Tensor(), need_w ? product(g.t(), x2) : Tensor(),
-                                      need_b ? sum(g, {0}) : Tensor()};
+         [sx, sw, need_x, need_w, need_b](const Tensor& g) {
+           return std::vector<Tensor>{need_x ? product(g, sw.get()) : Tensor(),
+                                      need_w ? product(g.t(), sx.get()) : Tensor(), need_b ? sum(g, {0}) : Tensor()};
          },
-         {x2, weight});
+         {sx, sw});
   return x.dim() == 2 ? y : y.view(out_shape);
 }
 

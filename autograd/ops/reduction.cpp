@@ -103,15 +103,26 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   const Shape out_shape = x.dim() == 0 ? Shape{} : (keepdim ? kept : drop_dims(shape, {dim}));
   values = values.view(out_shape);
   indices = indices.view(out_shape);
+  const SavedTensor sidx(indices);
   record("MaxBackward", values, {x},
-         [indices = indices.detach(), in = x.shape(), s](const Tensor& g) {
-           Tensor gx = zeros(in, TensorOptions(g.dtype()).device(g.device()));
+         [sidx, in = x.shape(), kept, dim, s](const Tensor& g) {
+           const Tensor indices = sidx.get();
+           const TensorOptions on = TensorOptions(g.dtype()).device(g.device());
+           if (is_grad_enabled()) {
+             // Differentiable (create_graph): g where the index along dim is the winner's.
+             Shape along(kept.size(), 1);
+             if (!along.empty()) along[static_cast<std::size_t>(dim)] = s.n;
+             const Tensor position = arange(static_cast<double>(s.n), TensorOptions(DType::i64).device(g.device()));
+             const Tensor won = eq(position.view(along), indices.reshape(kept));
+             return std::vector<Tensor>{where(won, g.reshape(kept), zeros({}, on)).reshape(in)};
+           }
+           Tensor gx = zeros(in, on);
            const Tensor gc = g.contiguous();
            kernels::launch(kernels::max_dim_backward, g.device(), g.dtype(), gx.data_ptr(), gc.data_ptr(),
                            indices.data_ptr<int64_t>(), s.outer, s.n, s.inner);
            return std::vector<Tensor>{gx};
          },
-         {indices});
+         {sidx});
   return {values, indices};
 }
 
@@ -179,13 +190,15 @@ Tensor norm(const Tensor& x, double p, const DimList& dims, bool keepdim) {
     n = sqrt(sum(mul(x, x), dims, keepdim));
   }
   // x / ‖x‖, and 0 where the norm is 0 (where sqrt's derivative would divide by it).
+  const SavedTensor sx(x);
+  const SavedTensor sn(n);
   record("NormBackward", n, {x},
-         [x = x.detach(), n = n.detach(),
-          kept = keepdim_shape(x.shape(), reduced_dims("norm", x, dims.dims))](const Tensor& g) {
-           const Tensor nk = n.reshape(kept), zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
+         [sx, sn, kept = keepdim_shape(x.shape(), reduced_dims("norm", x, dims.dims))](const Tensor& g) {
+           const Tensor x = sx.get(), nk = sn.get().reshape(kept);
+           const Tensor zero = zeros({}, TensorOptions(x.dtype()).device(x.device()));
            return std::vector<Tensor>{mul(g.reshape(kept), where(eq(nk, 0.0), zero, div(x, nk)))};
          },
-         {x, n});
+         {sx, sn});
   return n;
 }
 

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <optional>
 
+#include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -120,6 +121,23 @@ Tensor Tensor::t() const {
   return dim() < 2 ? *this : transpose(0, 1);
 }
 
+namespace {
+
+// Zeros of shape `in` with g in the slice: the slice's backward, recorded so that it is
+// differentiable itself (create_graph), its gradient being the same slice of the incoming one.
+Tensor slice_backward(const Tensor& g, const Shape& in, int64_t d, int64_t start, int64_t end, int64_t step) {
+  Tensor gx = zeros(in, TensorOptions(g.dtype()).device(g.device()));
+  {
+    NoGradGuard no_grad;
+    gx.slice(d, start, end, step).copy_(g);
+  }
+  record("SliceBackwardBackward", gx, {g},
+         [d, start, end, step](const Tensor& gg) { return std::vector<Tensor>{gg.slice(d, start, end, step)}; });
+  return gx;
+}
+
+}  // namespace
+
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
   ops::check_defined("slice", *this);
   d = wrap_dim(d, dim(), "slice");
@@ -134,9 +152,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   strides[d] *= step;
   Tensor y = make_view(*this, shape, strides, storage_offset() + start * this->strides()[d]);
   record("SliceBackward", y, {*this}, [in = this->shape(), d, start, end, step](const Tensor& g) {
-    Tensor gx = zeros(in, TensorOptions(g.dtype()).device(g.device()));
-    gx.slice(d, start, end, step).copy_(g);
-    return std::vector<Tensor>{gx};
+    return std::vector<Tensor>{slice_backward(g, in, d, start, end, step)};
   });
   return y;
 }

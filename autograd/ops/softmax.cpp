@@ -1,6 +1,7 @@
 // softmax and log_softmax over one dim.
 #include "volt/kernels/softmax.h"
 
+#include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -19,15 +20,21 @@ Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
   const Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   kernels::launch(kernels::softmax, x.device(), x.dtype(), y.data_ptr(), xc.data_ptr(), outer, n, inner, log);
+  const SavedTensor sy(y);
   record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", y, {x},
-         [y = y.detach(), outer, n, inner, log](const Tensor& g) {
+         [sy, dim, outer, n, inner, log](const Tensor& g) {
+           const Tensor y = sy.get();
+           if (is_grad_enabled()) {  // differentiable (create_graph): the same formulas as ops
+             if (log) return std::vector<Tensor>{sub(g, mul(exp(y), sum(g, dim, true)))};
+             return std::vector<Tensor>{mul(y, sub(g, sum(mul(g, y), dim, true)))};
+           }
            const Tensor gc = g.contiguous();
            Tensor gx = empty(y.shape(), TensorOptions(y.dtype()).device(y.device()));
            kernels::launch(kernels::softmax_backward, y.device(), y.dtype(), gx.data_ptr(), gc.data_ptr(), y.data_ptr(),
                            outer, n, inner, log);
            return std::vector<Tensor>{gx};
          },
-         {y});
+         {sy});
   return y;
 }
 

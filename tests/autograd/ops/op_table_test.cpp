@@ -2,12 +2,14 @@
 // of core/tensor.h) is a row. A row names its inputs (shape, layout, value domain), the op as a
 // lambda over tensors, a reference written here from first principles over plain row-major
 // vectors of doubles (its own index arithmetic, never a volt op), and tolerances. Every row runs
-// three ways, registered by filter in tests/CMakeLists.txt:
+// four ways, registered by filter in tests/CMakeLists.txt:
 //   Reference/...  on the CPU in f64, f32, f16 and bf16 against the reference computed from the
 //                  same (rounded) input values; every input's gradient comes back defined with
 //                  the input's shape, and in f32 and half it matches the f64 gradient of the
 //                  same values;
 //   Gradcheck/...  in f64 against central finite differences (volt::gradcheck);
+//   Gradgradcheck/... in f64, the backward of the backward (create_graph) against finite
+//                  differences of the gradient (volt::gradgradcheck);
 //   OnCuda/...     on the GPU with poisoned allocations: output and every gradient against the
 //                  CPU in the same dtype (DESIGN.md: 1e-5 relative in f32, 1e-2 in half).
 // Adding an op means adding a row in table().
@@ -2173,6 +2175,26 @@ TEST_P(GradcheckRow, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gradcheck, GradcheckRow, ::testing::ValuesIn(table()), row_name);
+
+// Second derivatives: the backward of every row's backward, taken with create_graph, against
+// finite differences of its first-order gradients.
+class GradgradcheckRow : public ::testing::TestWithParam<Row> {};
+
+TEST_P(GradgradcheckRow, MatchesFiniteDifferencesOfTheGradient) {
+  const Row& row = GetParam();
+  if (!row.no_gradcheck.empty()) GTEST_SKIP() << row.no_gradcheck;
+  if (!row.error.empty()) GTEST_SKIP() << "an error row: the Gradcheck run covers it";
+  const std::vector<Values> values = inputs_for(row, DType::f64);
+  std::vector<Tensor> leaves;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const Layout layout = row.inputs[i].layout == Layout::expanded ? Layout::contiguous : row.inputs[i].layout;
+    leaves.push_back(make_leaf(values[i], layout, DType::f64, Device::cpu()));
+  }
+  const GradcheckResult r = gradgradcheck(row.op, leaves, row.grad);
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gradgradcheck, GradgradcheckRow, ::testing::ValuesIn(table()), row_name);
 
 const Device kGpu = Device::cuda(0);
 
