@@ -161,6 +161,28 @@ Tensor std(const Tensor& x, const DimList& dims = {}, int64_t correction = 1, bo
 // 2-norm's gradient x/‖x‖ is 0 where the norm is 0, as PyTorch's.
 Tensor norm(const Tensor& x, double p = 2.0, const DimList& dims = {}, bool keepdim = false);
 
+// --- indexing (autograd/ops/index.cpp) -----------------------------------------------------
+// Indices are i64; on the CPU one out of range is an error, on a GPU see kernels/index.h.
+// out[..., j, ...] = x[..., index[..., j, ...], ...] along dim: index has x's number of dims and
+// is no larger than x in the others; the output has the index's shape.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// self with src[..., j, ...] added at self[..., index[..., j, ...], ...] along dim (duplicates
+// add up, in order): index matches self in every other dim and is no larger than src.
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+// The slices of x at a 1-D index along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// self with alpha·source's slice j added at slice index[j] along dim (duplicates add up).
+Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, double alpha = 1.0);
+// Rows of weight [num_embeddings, embedding_dim] at the indices (any shape): [..., embedding_dim].
+// padding_idx's rows pass no gradient to the weight.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+
+// --- normalisation (autograd/ops/normalization.cpp) ---------------------------------------
+// (x - mean) / sqrt(var + eps) over the trailing normalized_shape dims (var biased), then
+// ·weight + bias where given (each of normalized_shape).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
 // --- matrix products (autograd/ops/matmul.cpp) --------------------------------------------
 // 1-D·1-D, 2-D·2-D, and batched with broadcast batch dims, as torch.matmul.
 Tensor matmul(const Tensor& a, const Tensor& b);

@@ -184,6 +184,10 @@ class Tensor {
   Tensor clamp_min(double min) const;
   Tensor clamp_max(double max) const;
   Tensor matmul(const Tensor& other) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor scatter_add(int64_t dim, const Tensor& index, const Tensor& src) const;
+  Tensor index_add(int64_t dim, const Tensor& index, const Tensor& source, double alpha = 1.0) const;
 
   // --- reductions -----------------------------------------------------------------------
   Tensor sum() const;

@@ -44,6 +44,14 @@ inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor
                                                const Tensor& pos_weight = Tensor()) {
   return volt::binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight);
 }
+inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                         const Tensor& bias = Tensor(), double eps = 1e-5) {
+  return volt::layer_norm(x, normalized_shape, weight, bias, eps);
+}
+// torch.nn.functional's order: (input, weight).
+inline Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt) {
+  return volt::embedding(weight, input, padding_idx);
+}
 inline Tensor softmax(const Tensor& x, int64_t dim) { return volt::softmax(x, dim); }
 inline Tensor log_softmax(const Tensor& x, int64_t dim) { return volt::log_softmax(x, dim); }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "volt/autograd/grad_mode.h"
 #include "volt/nn/init.h"
 
 namespace volt::nn {
@@ -22,6 +23,49 @@ void Linear::reset_parameters(Generator* gen) {
 }
 
 Tensor Linear::forward(const Tensor& input) { return linear(input, weight, bias); }
+
+LayerNorm::LayerNorm(Shape shape, double eps, bool elementwise_affine, bool with_bias)
+    : normalized_shape(std::move(shape)), eps(eps) {
+  VOLT_CHECK(!normalized_shape.empty(), "LayerNorm: normalized_shape is empty");
+  for (int64_t d : normalized_shape)
+    VOLT_CHECK(d > 0, "LayerNorm: normalized_shape ", shape_str(normalized_shape), " must be positive");
+  if (elementwise_affine) {
+    weight = register_parameter("weight", empty(normalized_shape));
+    if (with_bias) bias = register_parameter("bias", empty(normalized_shape));
+  }
+  reset_parameters();
+}
+
+void LayerNorm::reset_parameters() {
+  NoGradGuard no_grad;
+  if (weight.defined()) weight.fill_(1.0);
+  if (bias.defined()) bias.fill_(0.0);
+}
+
+Tensor LayerNorm::forward(const Tensor& input) { return layer_norm(input, normalized_shape, weight, bias, eps); }
+
+Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad, Generator* gen)
+    : num_embeddings(num), embedding_dim(dim) {
+  VOLT_CHECK(num > 0 && dim > 0, "Embedding: num_embeddings and embedding_dim must be positive, got ", num, " and ",
+             dim);
+  if (pad) {
+    VOLT_CHECK(*pad >= -num && *pad < num, "Embedding: padding_idx ", *pad, " is out of range for ", num,
+               " embeddings");
+    padding_idx = *pad < 0 ? *pad + num : *pad;
+  }
+  weight = register_parameter("weight", empty({num, dim}));
+  reset_parameters(gen);
+}
+
+void Embedding::reset_parameters(Generator* gen) {
+  init::normal_(weight, 0.0, 1.0, gen);
+  if (padding_idx) {
+    NoGradGuard no_grad;
+    weight.select(0, *padding_idx).fill_(0.0);
+  }
+}
+
+Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }
 
 Dropout::Dropout(double p, Generator* gen) : p(p), gen_(gen) {
   VOLT_CHECK(p >= 0.0 && p <= 1.0, "Dropout: probability must be in [0, 1], got ", p);

@@ -1,4 +1,4 @@
-// The layers: Linear, the activations (ReLU, LeakyReLU, GELU, SiLU, Softplus, Tanh, Sigmoid,
+// The layers: Linear, LayerNorm, Embedding, the activations (ReLU, LeakyReLU, GELU, SiLU, Softplus, Tanh, Sigmoid,
 // Softmax, LogSoftmax, Identity), Dropout, Flatten, Sequential, and the losses (CrossEntropyLoss,
 // NLLLoss, KLDivLoss, MSELoss, L1Loss, SmoothL1Loss, BCELoss, BCEWithLogitsLoss), under PyTorch's
 // names and defaults.
@@ -6,6 +6,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,33 @@ class Linear : public Module {
   int64_t in_features, out_features;
   Tensor weight;  // [out, in]
   Tensor bias;    // [out], undefined without bias
+};
+
+// Layer normalisation over the trailing normalized_shape dims; with elementwise_affine a
+// learnable weight (ones) and bias (zeros, unless bias is false) of that shape.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true, bool bias = true);
+  Tensor forward(const Tensor& input) override;
+  void reset_parameters();
+
+  Shape normalized_shape;
+  double eps;
+  Tensor weight, bias;  // undefined without elementwise_affine (bias: or without bias)
+};
+
+// A lookup table: i64 indices of any shape to rows of weight [num_embeddings, embedding_dim],
+// initialised N(0, 1) as PyTorch's; padding_idx's row starts at zero and gets no gradient.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt,
+            Generator* gen = nullptr);
+  Tensor forward(const Tensor& indices) override;
+  void reset_parameters(Generator* gen = nullptr);
+
+  int64_t num_embeddings, embedding_dim;
+  std::optional<int64_t> padding_idx;  // wrapped to [0, num_embeddings)
+  Tensor weight;
 };
 
 class ReLU : public Module {

@@ -210,5 +210,53 @@ TEST(ActivationModules, MatchTheirFunctions) {
   EXPECT_THROW(mse.Module::forward(x), Error);
 }
 
+TEST(Embedding, LooksUpRowsAndPaddingGetsNoGradient) {
+  manual_seed(3);
+  Embedding emb(5, 2, /*padding_idx=*/-1);  // wraps to 4
+  EXPECT_EQ(*emb.padding_idx, 4);
+  EXPECT_EQ(emb.weight.select(0, 4).to_vector<double>(), (std::vector<double>{0.0, 0.0}));
+  {
+    NoGradGuard no_grad;
+    emb.weight.select(0, 4).fill_(7.0);  // the padding row's values still come out
+  }
+  const Tensor idx = tensor(std::vector<int64_t>{1, 4, 1, 0}, {2, 2});
+  const Tensor out = emb(idx);
+  ASSERT_EQ(out.shape(), (Shape{2, 2, 2}));
+  const auto w = emb.weight.to_vector<double>();
+  const auto o = out.to_vector<double>();
+  const int64_t rows[] = {1, 4, 1, 0};
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 2; ++c)
+      EXPECT_EQ(o[static_cast<std::size_t>(r * 2 + c)], w[static_cast<std::size_t>(rows[r] * 2 + c)]);
+  sum(mul(out, 2.0)).backward();
+  // Row 1 is looked up twice, row 0 once, rows 2 and 3 never, row 4 is padding.
+  EXPECT_EQ(emb.weight.grad().to_vector<double>(),
+            (std::vector<double>{2.0, 2.0, 4.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}));
+  EXPECT_NE(error_of([&] { emb(tensor(std::vector<int64_t>{5})); }).find("index 5 at flat position 0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { emb(tensor({1.0})); }).find("the index must be an i64 tensor"), std::string::npos);
+  EXPECT_THROW(Embedding(3, 2, 3), Error);
+}
+
+TEST(LayerNorm, NormalisesTheTrailingDimsAndLearnsAnAffine) {
+  LayerNorm ln(Shape{3});
+  EXPECT_EQ(ln.parameters().size(), 2u);
+  EXPECT_EQ(ln.weight.to_vector<double>(), (std::vector<double>{1.0, 1.0, 1.0}));
+  const Tensor x = tensor({{1.0, 2.0, 6.0}, {-1.0, -1.0, 2.0}});
+  const auto y = ln(x).to_vector<double>();
+  for (int r = 0; r < 2; ++r) {
+    double mu = 0, var = 0;
+    for (int c = 0; c < 3; ++c)
+      mu += y[static_cast<std::size_t>(r * 3 + c)] / 3;
+    for (int c = 0; c < 3; ++c)
+      var += std::pow(y[static_cast<std::size_t>(r * 3 + c)] - mu, 2) / 3;
+    EXPECT_NEAR(mu, 0.0, 1e-6);
+    EXPECT_NEAR(var, 1.0, 1e-4);  // eps 1e-5 shrinks it a little
+  }
+  EXPECT_EQ(LayerNorm(Shape{3}, 1e-5, false).parameters().size(), 0u);
+  EXPECT_EQ(LayerNorm(Shape{3}, 1e-5, true, false).parameters().size(), 1u);
+  EXPECT_NE(error_of([&] { ln(tensor({1.0, 2.0})); }).find("does not end in normalized_shape [3]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace volt::nn

@@ -1881,6 +1881,186 @@ void activation_rows(Table& t) {
       "smooth_l1_loss: beta must be finite and 0 or more, got -1");
 }
 
+// gather, scatter_add, index_select, index_add, embedding and layer_norm. Indices are made per
+// call (a tensor captured in a row would outlive the allocator at exit); the references index
+// row-major vectors of doubles directly.
+Tensor index_on(const std::vector<int64_t>& values, const Shape& shape, Device device) {
+  return tensor(values, shape).to(device);
+}
+
+// Row-major position of idx in shape.
+int64_t flat_of(const std::vector<int64_t>& idx, const Shape& shape) {
+  int64_t f = 0;
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    f = f * shape[d] + idx[d];
+  return f;
+}
+
+void indexing_rows(Table& t) {
+  using D = Domain;
+  // gather along dim 1, the index [4, 3] with repeats; along dim 0 with an index narrower than
+  // the input in dim 1 (the input is read through a narrowed view).
+  const std::vector<int64_t> g1 = {0, 4, 4, 2, 2, 1, 3, 0, 3, 1, 1, 1};
+  const std::vector<int64_t> g0 = {3, 0, 1, 3, 2, 2, 0, 0};
+  auto gather_ref = [](const Values& x, int64_t dim, const std::vector<int64_t>& index, const Shape& ishape) {
+    Values y{ishape, {}, {}};
+    for (int64_t e = 0; e < count_of(ishape); ++e) {
+      auto idx = unravel(e, ishape);
+      idx[static_cast<std::size_t>(dim)] = index[static_cast<std::size_t>(e)];
+      y.v.push_back(x.v[static_cast<std::size_t>(flat_of(idx, x.shape))]);
+    }
+    return y;
+  };
+  t.add(
+      "gather_dim_1_4x5", {{{4, 5}}},
+      [=](auto& x) {
+        return gather(x[0], 1, index_on(g1, {4, 3}, x[0].device()));
+      },
+      [=](auto& x) {
+        return gather_ref(x[0], 1, g1, {4, 3});
+      });
+  t.add(
+      "gather_dim_0_narrower_4x5_transposed", {{{4, 5}, Layout::transposed}},
+      [=](auto& x) {
+        return x[0].gather(0, index_on(g0, {2, 4}, x[0].device()));
+      },
+      [=](auto& x) {
+        return gather_ref(x[0], 0, g0, {2, 4});
+      });
+
+  // scatter_add along dim 0 with colliding indices, from a src larger than the index in dim 1.
+  const std::vector<int64_t> s0 = {0, 2, 1, 2, 2, 2, 0, 1, 0, 0, 1, 1, 1, 0, 2, 0, 2, 1, 2, 0};
+  t.add(
+      "scatter_add_dim_0_3x4_from_5x6", {{{3, 4}}, {{5, 6}, Layout::sliced}},
+      [=](auto& x) {
+        return scatter_add(x[0], 0, index_on(s0, {5, 4}, x[0].device()), x[1]);
+      },
+      [=](auto& x) {
+        Values y = x[0];
+        y.scale.assign(y.v.size(), 0.0);
+        for (std::size_t k = 0; k < y.v.size(); ++k)
+          y.scale[k] = std::abs(y.v[k]);
+        for (int64_t j = 0; j < 5; ++j)
+          for (int64_t i = 0; i < 4; ++i) {
+            const auto at = static_cast<std::size_t>(s0[static_cast<std::size_t>(j * 4 + i)] * 4 + i);
+            const double v = x[1].v[static_cast<std::size_t>(j * 6 + i)];
+            y.v[at] += v;
+            y.scale[at] += std::abs(v);
+          }
+        return y;
+      });
+
+  // index_select with a repeated index (its gradient adds up); along the middle dim of a 3-D input.
+  const std::vector<int64_t> sel = {4, 0, 4, 2};
+  auto select_ref = [](const Values& x, int64_t dim, const std::vector<int64_t>& index) {
+    Shape shape = x.shape;
+    shape[static_cast<std::size_t>(dim)] = static_cast<int64_t>(index.size());
+    Values y{shape, {}, {}};
+    for (int64_t e = 0; e < count_of(shape); ++e) {
+      auto idx = unravel(e, shape);
+      idx[static_cast<std::size_t>(dim)] = index[static_cast<std::size_t>(idx[static_cast<std::size_t>(dim)])];
+      y.v.push_back(x.v[static_cast<std::size_t>(flat_of(idx, x.shape))]);
+    }
+    return y;
+  };
+  t.add(
+      "index_select_dim_0_6x3", {{{6, 3}}},
+      [=](auto& x) { return index_select(x[0], 0, index_on(sel, {4}, x[0].device())); },
+      [=](auto& x) { return select_ref(x[0], 0, sel); });
+  t.add(
+      "index_select_dim_1_2x5x3_transposed", {{{2, 5, 3}, Layout::transposed}},
+      [=](auto& x) { return x[0].index_select(1, index_on(sel, {4}, x[0].device())); },
+      [=](auto& x) { return select_ref(x[0], 1, sel); });
+
+  // index_add along dim 1 with alpha and a repeated index.
+  const std::vector<int64_t> add_at = {1, 3, 1, 0, 2};
+  t.add(
+      "index_add_dim_1_alpha_3x4", {{{3, 4}}, {{3, 5}}},
+      [=](auto& x) { return x[0].index_add(1, index_on(add_at, {5}, x[0].device()), x[1], 0.5); },
+      [=](auto& x) {
+        Values y = x[0];
+        y.scale.resize(y.v.size());
+        for (std::size_t k = 0; k < y.v.size(); ++k)
+          y.scale[k] = std::abs(y.v[k]);
+        for (int64_t r = 0; r < 3; ++r)
+          for (int64_t j = 0; j < 5; ++j) {
+            const auto at = static_cast<std::size_t>(r * 4 + add_at[static_cast<std::size_t>(j)]);
+            const double v = 0.5 * x[1].v[static_cast<std::size_t>(r * 5 + j)];
+            y.v[at] += v;
+            y.scale[at] += std::abs(v);
+          }
+        return y;
+      });
+
+  // embedding: rows of a [6, 3] table for [2, 2] indices (padding_idx has its own test: its
+  // gradient is 0 by definition, not by finite differences).
+  const std::vector<int64_t> tokens = {1, 5, 1, 0};
+  t.add(
+      "embedding_6x3", {{{6, 3}}},
+      [=](auto& x) {
+        return nn::functional::embedding(index_on(tokens, {2, 2}, x[0].device()), x[0]);
+      },
+      [=](auto& x) {
+        Values y = select_ref(x[0], 0, tokens);
+        y.shape = {2, 2, 3};
+        return y;
+      });
+
+  // layer_norm over the last dim with weight and bias; over the last two without.
+  auto layer_norm_ref = [](const std::vector<Values>& x, int64_t normalized) {
+    const Values& in = x[0];
+    Values y{in.shape, {}, {}};
+    const auto n = static_cast<std::size_t>(normalized);
+    for (std::size_t start = 0; start < in.v.size(); start += n) {
+      double mu = 0, var = 0, spread = 0;
+      for (std::size_t k = 0; k < n; ++k)
+        mu += in.v[start + k] / static_cast<double>(n);
+      for (std::size_t k = 0; k < n; ++k)
+        var += (in.v[start + k] - mu) * (in.v[start + k] - mu) / static_cast<double>(n);
+      for (std::size_t k = 0; k < n; ++k)
+        spread += std::abs(in.v[start + k]);
+      const double inv = 1.0 / std::sqrt(var + 1e-5);
+      for (std::size_t k = 0; k < n; ++k) {
+        double v = (in.v[start + k] - mu) * inv, scale = (std::abs(in.v[start + k]) + spread / n) * inv;
+        if (x.size() > 1) {
+          scale = scale * std::abs(x[1].v[k]) + std::abs(x[2].v[k]);
+          v = v * x[1].v[k] + x[2].v[k];
+        }
+        y.v.push_back(v);
+        y.scale.push_back(scale);
+      }
+    }
+    return y;
+  };
+  t.add(
+       "layer_norm_affine_4x6", {{{4, 6}, Layout::sliced}, {{6}}, {{6}}},
+       [](auto& x) { return layer_norm(x[0], {6}, x[1], x[2]); }, [=](auto& x) { return layer_norm_ref(x, 6); })
+      .tol.half = 3e-2;
+  t.add(
+       "layer_norm_2d_3x2x5", {{{3, 2, 5}, Layout::contiguous, D::wide}},
+       [](auto& x) {
+         return nn::LayerNorm(Shape{2, 5}, 1e-5, false)(x[0]);
+       },
+       [=](auto& x) { return layer_norm_ref(x, 10); })
+      .tol.half = 3e-2;
+
+  t.add_error(
+      "gather_index_out_of_range", {{{2, 3}}},
+      [](auto& x) {
+        return gather(x[0], 1, index_on({0, 3}, {2, 1}, x[0].device()));
+      },
+      "gather: index 3 at flat position 1 is out of range for a dim of size 3");
+  t.add_error(
+      "index_select_two_dim_index", {{{2, 3}}},
+      [](auto& x) {
+        return index_select(x[0], 0, index_on({0, 1}, {1, 2}, x[0].device()));
+      },
+      "index_select: the index must be 1-D");
+  t.add_error(
+      "layer_norm_wrong_trailing_shape", {{{2, 3}}}, [](auto& x) { return layer_norm(x[0], {2}); },
+      "does not end in normalized_shape");
+}
+
 const std::vector<Row>& table() {
   static const std::vector<Row> rows = [] {
     Table t;
@@ -1891,6 +2071,7 @@ const std::vector<Row>& table() {
     activation_rows(t);
     shape_rows(t);
     chain_rows(t);
+    indexing_rows(t);
     return t.take();
   }();
   return rows;
