@@ -80,7 +80,7 @@ void BM_TrainStep(benchmark::State& state) {
   std::vector<Tensor> params = fc1.parameters();
   for (const Tensor& p : fc2.parameters())
     params.push_back(p);
-  optim::Adam opt(params, {.lr = 1e-3});
+  optim::Adam opt(params, optim::AdamOptions(1e-3));
   const Tensor x = rand({batch, 784}, {}, &gen);
   const Tensor y = randint(0, 10, {batch}, DType::i64, &gen);
   for (auto _ : state) {

@@ -25,7 +25,7 @@ struct Model {
     std::vector<Tensor> params = fc1.parameters();
     for (const Tensor& p : fc2.parameters())
       params.push_back(p);
-    opt = std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = 1e-3});
+    opt = std::make_unique<optim::Adam>(params, optim::AdamOptions(1e-3));
     x = rand({batch, 784}, {}, &gen);
     y = randint(0, 10, {batch}, DType::i64, &gen);
   }

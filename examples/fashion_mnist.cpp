@@ -187,11 +187,12 @@ Device pick_device(const std::string& name) {
 std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const std::vector<Tensor>& params,
                                                  bool weight_decay_given) {
   if (o.optimizer == "sgd")
-    return std::make_unique<optim::SGD>(
-        params, optim::SGDOptions{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
-  optim::AdamOptions a{.lr = o.lr, .weight_decay = o.weight_decay};
-  if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, a);
-  if (!weight_decay_given) a.weight_decay = optim::adamw_defaults().weight_decay;
+    return std::make_unique<optim::SGD>(params,
+                                        optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  if (o.optimizer == "adam")
+    return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  optim::AdamOptions a = optim::AdamWOptions(o.lr);
+  if (weight_decay_given) a.weight_decay(o.weight_decay);
   return std::make_unique<optim::AdamW>(params, a);
 }
 

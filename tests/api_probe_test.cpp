@@ -179,7 +179,7 @@ TEST(ApiProbe, ModulesLossesAndOptimizers) {
                      std::make_shared<nn::Linear>(8, 1, true, &gen), std::make_shared<nn::Identity>()};
   EXPECT_DOUBLE_EQ(optim::SGD(net.parameters(), 0.1).lr(), 0.1);  // libtorch's SGD(params, /*lr=*/0.1)
   optim::Adam opt(net.parameters(), 0.05);
-  EXPECT_DOUBLE_EQ(optim::AdamW(net.parameters(), 1e-3).options.weight_decay, 1e-2);
+  EXPECT_DOUBLE_EQ(optim::AdamW(net.parameters(), 1e-3).options.weight_decay(), 1e-2);
   const Tensor x = tensor({{0., 0.}, {0., 1.}, {1., 0.}, {1., 1.}});
   const Tensor y = tensor({0., 1., 1., 0.}).reshape({4, 1});  // ({{0.}, {1.}, ...} is ambiguous in C++)
   nn::MSELoss mse;

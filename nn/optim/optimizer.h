@@ -1,12 +1,15 @@
-// Optimizers over one group of parameters, with PyTorch's update formulas and defaults.
-// step() runs without recording a graph and updates parameters in place, on every device
-// through one fused kernel per parameter dtype (kernels/optim.h) that reads the learning rate
-// and the step count from the parameters' device: no host→device traffic, and a step on a GPU
-// can be replayed from a CUDA graph.
+// Optimizers with PyTorch's update formulas, defaults and parameter groups. step() runs without
+// recording a graph and updates parameters in place, reading each group's learning rate and
+// the step count from the parameters' device: no host→device traffic, and a step on a GPU can
+// be replayed from a CUDA graph. SGD, Adam and AdamW run one fused kernel per group and dtype
+// (kernels/optim.h); RMSprop, Adagrad and Adam's amsgrad run a few elementwise ops per
+// parameter.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "volt/core/tensor.h"
@@ -18,93 +21,190 @@ struct FusedStep;  // optimizer.cpp: gathers the fused kernels' arguments
 
 using nn::StateDict;
 
+// An option with libtorch's two accessors: o.lr() reads it, o.lr(0.1) sets it and returns the
+// options, so that they chain in any order: SGDOptions(0.1).nesterov(true).momentum(0.9).
+#define VOLT_OPTION(T, name)                \
+ public:                                    \
+  auto& name(const T& value) {              \
+    name##_ = value;                        \
+    return *this;                           \
+  }                                         \
+  const T& name() const { return name##_; } \
+                                            \
+ private:                                   \
+  T name##_
+
+// Parameters with their own learning rate and weight decay (PyTorch's param_groups); unset,
+// they take the optimizer's options. Once the optimizer holds the group both are set, and
+// changing group.lr takes effect at the next step.
+struct ParamGroup {
+  ParamGroup(std::vector<Tensor> params, std::optional<double> lr = std::nullopt,
+             std::optional<double> weight_decay = std::nullopt)
+      : params(std::move(params)), lr(lr), weight_decay(weight_decay) {}
+  std::vector<Tensor> params;
+  std::optional<double> lr, weight_decay;
+};
+
 class Optimizer {
  public:
-  Optimizer(std::vector<Tensor> params, double lr);
+  Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay);
   virtual ~Optimizer() = default;
 
   virtual void step() = 0;
   // Drops gradients (set_to_none, the default as in PyTorch ≥ 2.0) or zeroes them.
   void zero_grad(bool set_to_none = true);
 
-  double lr() const { return lr_; }
-  void set_lr(double lr);
+  double lr() const { return groups_[0].lr.value(); }  // the first group's
+  void set_lr(double lr);                              // every group's
+  // One group's, written to its device scalar now (as set_lr), so that a step replayed from a
+  // CUDA graph reads it; assigning param_groups()[g].lr takes effect at the next step() call.
+  void set_lr(std::size_t group, double lr);
   int64_t step_count() const { return step_count_; }
-  const std::vector<Tensor>& params() const { return params_; }
+  const std::vector<Tensor>& params() const { return params_; }  // every group's, in order
+  std::vector<ParamGroup>& param_groups() { return groups_; }
+  const std::vector<ParamGroup>& param_groups() const { return groups_; }
 
-  // Per-parameter state as tensors named "state.<i>.<buffer>", plus "step" and "lr", so a
-  // checkpoint (safetensors) holds everything needed to resume bit for bit. State buffers are
-  // of the parameter's dtype, f32 for f16/bf16 parameters.
+  // Per-parameter state as tensors named "state.<i>.<buffer>" (i counting parameters over all
+  // groups), "step", "lr" (the first group's) and "param_groups.<g>.lr", so a checkpoint
+  // (safetensors) holds everything needed to resume bit for bit. State buffers are of the
+  // parameter's dtype, f32 for f16/bf16 parameters.
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);
 
  protected:
   friend struct FusedStep;
-  // Buffer `name` of parameter i, created as zeros on first use.
-  Tensor& buffer(std::size_t i, const std::string& name);
+  // Buffer `name` of parameter i, created filled with `initial` on first use.
+  Tensor& buffer(std::size_t i, const std::string& name, double initial = 0.0);
   // The parameters' device, the same for all (an error otherwise).
   Device device() const;
-  const Tensor& lr_device();    // f64 scalar on the parameters' device, kept equal to lr()
-  const Tensor& step_device();  // i64 scalar there; Adam keeps it equal to step_count()
+  const Tensor& lr_device(std::size_t group);  // f64 scalar on the parameters' device, = group lr
+  const Tensor& step_device();                 // i64 scalar there, kept equal to step_count()
+  // Adds one to the step count on the device (first thing in a step that reads t).
+  void count_step_on_device();
+  std::size_t group_of(std::size_t i) const { return group_of_[i]; }
+  double weight_decay(std::size_t group) const { return groups_[group].weight_decay.value(); }
+
+  // For the optimizers made of tensor ops: f(i, p, g) for every parameter i with a gradient,
+  // p and g in the state dtype (p a working copy written back after f where it is a half or
+  // not contiguous), under no grad; then the step is counted.
+  template <class F>
+  void for_each_update(const F& f);
+  void finish_step();
 
   std::vector<Tensor> params_;
-  double lr_;
   int64_t step_count_ = 0;
   std::vector<std::map<std::string, Tensor>> state_;
 
  private:
-  Tensor lr_device_, step_device_;
+  std::vector<ParamGroup> groups_;
+  std::vector<std::size_t> group_of_;
+  std::vector<Tensor> lr_device_;
+  std::vector<double> lr_written_;
+  Tensor step_device_;
 };
 
-struct SGDOptions {
-  double lr = 1e-3;
-  double momentum = 0.0;
-  double dampening = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
+class SGDOptions {
+ public:
+  SGDOptions(double lr = 1e-3) : lr_(lr) {}  // implicit, as libtorch's: SGD(params, 0.1)
+  VOLT_OPTION(double, lr);
+  VOLT_OPTION(double, momentum) = 0.0;
+  VOLT_OPTION(double, dampening) = 0.0;
+  VOLT_OPTION(double, weight_decay) = 0.0;
+  VOLT_OPTION(bool, nesterov) = false;
 };
 
 // g = grad + wd·p; with momentum: b = g on the first step, else b = μ·b + (1-τ)·g; then
 // g = g + μ·b (nesterov) or g = b; p -= lr·g.
 class SGD : public Optimizer {
  public:
-  SGD(std::vector<Tensor> params, SGDOptions options);
-  SGD(std::vector<Tensor> params, double lr);  // libtorch's SGD(params, /*lr=*/0.1)
+  SGD(std::vector<Tensor> params, SGDOptions options = {});
+  SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
   void step() override;
   SGDOptions options;
 };
 
-struct AdamOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9, beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled (default 1e-2)
+class AdamOptions {
+ public:
+  using Betas = std::tuple<double, double>;
+  AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  VOLT_OPTION(double, lr);
+  VOLT_OPTION(Betas, betas) = {0.9, 0.999};
+  VOLT_OPTION(double, eps) = 1e-8;
+  VOLT_OPTION(double, weight_decay) = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled
+  VOLT_OPTION(bool, amsgrad) = false;
 };
 
-// m = β1·m + (1-β1)·g, v = β2·v + (1-β2)·g², p -= lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps).
+// AdamW's defaults: Adam's with weight_decay 1e-2.
+class AdamWOptions : public AdamOptions {
+ public:
+  AdamWOptions(double lr = 1e-3) : AdamOptions(lr) { weight_decay(1e-2); }
+};
+
+// m = β1·m + (1-β1)·g, v = β2·v + (1-β2)·g², p -= lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps); with
+// amsgrad the running max of v takes v's place in the denominator.
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<Tensor> params, AdamOptions options);
-  Adam(std::vector<Tensor> params, double lr);
+  Adam(std::vector<Tensor> params, AdamOptions options = {});
+  Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   void step() override;
   AdamOptions options;
 
  protected:
   void adam_step(bool decoupled_weight_decay);
+
+ private:
+  void amsgrad_step(bool decoupled_weight_decay);
 };
 
 // Adam with decoupled weight decay: p *= 1 - lr·wd before the Adam update.
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Tensor> params, AdamOptions options);
-  AdamW(std::vector<Tensor> params, double lr);  // with AdamW's default weight_decay, 1e-2
+  AdamW(std::vector<Tensor> params, AdamOptions options = AdamWOptions());
+  AdamW(std::vector<ParamGroup> groups, AdamOptions options = AdamWOptions());
+  AdamW(std::vector<Tensor> params, double lr);  // with AdamW's weight_decay, 1e-2
   void step() override { adam_step(true); }
 };
 
-inline AdamOptions adamw_defaults() {
-  AdamOptions o;
-  o.weight_decay = 1e-2;
-  return o;
-}
+class RMSpropOptions {
+ public:
+  RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
+  VOLT_OPTION(double, lr);
+  VOLT_OPTION(double, alpha) = 0.99;
+  VOLT_OPTION(double, eps) = 1e-8;
+  VOLT_OPTION(double, weight_decay) = 0.0;
+  VOLT_OPTION(double, momentum) = 0.0;
+  VOLT_OPTION(bool, centered) = false;
+};
+
+// g += wd·p; s = α·s + (1-α)·g²; d = √s + eps, or √(s - ḡ²) + eps when centered (ḡ the running
+// mean of g, kept the same way); p -= lr·g/d, or with momentum b = μ·b + g/d, p -= lr·b.
+class RMSprop : public Optimizer {
+ public:
+  RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
+  RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options = {});
+  void step() override;
+  RMSpropOptions options;
+};
+
+class AdagradOptions {
+ public:
+  AdagradOptions(double lr = 1e-2) : lr_(lr) {}
+  VOLT_OPTION(double, lr);
+  VOLT_OPTION(double, lr_decay) = 0.0;
+  VOLT_OPTION(double, weight_decay) = 0.0;
+  VOLT_OPTION(double, initial_accumulator_value) = 0.0;
+  VOLT_OPTION(double, eps) = 1e-10;
+};
+
+// g += wd·p; s += g²; p -= lr/(1 + (t-1)·lr_decay) · g/(√s + eps).
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
+  Adagrad(std::vector<ParamGroup> groups, AdagradOptions options = {});
+  void step() override;
+  AdagradOptions options;
+};
+
+#undef VOLT_OPTION
 
 }  // namespace volt::optim

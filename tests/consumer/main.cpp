@@ -25,7 +25,7 @@ int main() {
   const Tensor x = tensor({0., 0., 0., 1., 1., 0., 1., 1.}, DType::f32).reshape({4, 2});
   const Tensor y = tensor(std::vector<int64_t>{0, 1, 1, 0});
   Mlp net;
-  optim::Adam opt(net.parameters(), {.lr = 0.05});
+  optim::Adam opt(net.parameters(), optim::AdamOptions(0.05));
   double first = 0, last = 0;
   for (int step = 0; step < 300; ++step) {
     Tensor loss = cross_entropy(net(x), y);

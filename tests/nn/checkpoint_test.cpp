@@ -51,7 +51,7 @@ TEST(Checkpoint, OptimizerResumesBitForBitFromAFile) {
   };
   Generator init(4), data(5);
   Net net(&init);
-  optim::AdamW opt(net.parameters(), optim::adamw_defaults());
+  optim::AdamW opt(net.parameters(), optim::AdamWOptions());
   train_steps(net, opt, data, 3);
   const std::string model_path = temp_path("resume_model.safetensors");
   const std::string opt_path = temp_path("resume_opt.safetensors");
@@ -64,7 +64,7 @@ TEST(Checkpoint, OptimizerResumesBitForBitFromAFile) {
   resumed_data.set_offset(data_offset);
   Net resumed(&other);
   resumed.load_state_dict(load_safetensors(model_path));
-  optim::AdamW resumed_opt(resumed.parameters(), optim::adamw_defaults());
+  optim::AdamW resumed_opt(resumed.parameters(), optim::AdamWOptions());
   resumed_opt.load_state_dict(load_safetensors(opt_path));
   EXPECT_EQ(resumed_opt.step_count(), 3);
   train_steps(resumed, resumed_opt, resumed_data, 3);

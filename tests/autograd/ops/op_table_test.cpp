@@ -2556,8 +2556,8 @@ void expect_same_training(Options options) {
   Opt cpu_opt({p_cpu}, options), gpu_opt({p_gpu}, options);
   for (int s = 0; s < 4; ++s) {
     if (s == 2) {
-      cpu_opt.set_lr(options.lr * 0.5);
-      gpu_opt.set_lr(options.lr * 0.5);
+      cpu_opt.set_lr(options.lr() * 0.5);
+      gpu_opt.set_lr(options.lr() * 0.5);
     }
     p_cpu.set_grad(grads[s]);
     p_gpu.set_grad(grads[s].to(kGpu));
@@ -2570,12 +2570,11 @@ void expect_same_training(Options options) {
 
 TEST(OnCuda, FusedOptimizerStepsMatchTheCpu) {
   VOLT_OP_TABLE_REQUIRE_CUDA();
-  expect_same_training<optim::SGD>(optim::SGDOptions{.lr = 0.1});
-  expect_same_training<optim::SGD>(
-      optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 1e-2});
-  expect_same_training<optim::SGD>(optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true});
-  expect_same_training<optim::Adam>(optim::AdamOptions{.lr = 1e-2, .weight_decay = 1e-2});
-  expect_same_training<optim::AdamW>(optim::adamw_defaults());
+  expect_same_training<optim::SGD>(optim::SGDOptions(0.1));
+  expect_same_training<optim::SGD>(optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).weight_decay(1e-2));
+  expect_same_training<optim::SGD>(optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
+  expect_same_training<optim::Adam>(optim::AdamOptions(1e-2).weight_decay(1e-2));
+  expect_same_training<optim::AdamW>(optim::AdamWOptions());
 }
 
 }  // namespace

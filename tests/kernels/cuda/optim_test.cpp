@@ -41,11 +41,12 @@ void write_device(Tensor& t, double value) {
 
 std::unique_ptr<optim::Optimizer> cpu_optimizer(const Config& c, std::vector<Tensor> params) {
   if (c.kind == Kind::sgd)
-    return std::make_unique<optim::SGD>(std::move(params),
-                                        optim::SGDOptions{c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov});
-  optim::AdamOptions o;
-  o.lr = c.lr;
-  o.weight_decay = c.weight_decay;
+    return std::make_unique<optim::SGD>(std::move(params), optim::SGDOptions(c.lr)
+                                                               .momentum(c.momentum)
+                                                               .dampening(c.dampening)
+                                                               .weight_decay(c.weight_decay)
+                                                               .nesterov(c.nesterov));
+  const auto o = optim::AdamOptions(c.lr).weight_decay(c.weight_decay);
   if (c.kind == Kind::adam) return std::make_unique<optim::Adam>(std::move(params), o);
   return std::make_unique<optim::AdamW>(std::move(params), o);
 }
@@ -60,8 +61,9 @@ void fused_step(const Config& c, DType dtype, const std::vector<OptimTensor>& te
   } else {
     kernels::cuda::step_count_increment(step_p, stream());
     const optim::AdamOptions d;
+    const auto [beta1, beta2] = d.betas();
     kernels::cuda::adam_step(dtype, tensors, lr_p, step_p,
-                             {d.beta1, d.beta2, d.eps, c.weight_decay, c.kind == Kind::adamw}, stream());
+                             {beta1, beta2, d.eps(), c.weight_decay, c.kind == Kind::adamw}, stream());
   }
 }
 
