@@ -66,8 +66,9 @@ TEST(SGD, MomentumDampeningAndNesterov) {
   }
 }
 
+// PyTorch's Adam/AdamW update; with v_max, AMSGrad's (the running max of v in the denominator).
 void adam_reference(std::vector<double>& x, int t, std::vector<double>& m, std::vector<double>& v, double lr, double wd,
-                    bool decoupled) {
+                    bool decoupled, std::vector<double>* v_max = nullptr) {
   const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
   for (std::size_t i = 0; i < x.size(); ++i) {
     double g = 2 * kCoef[i] * x[i];
@@ -77,8 +78,9 @@ void adam_reference(std::vector<double>& x, int t, std::vector<double>& m, std::
       g += wd * x[i];
     m[i] = b1 * m[i] + (1 - b1) * g;
     v[i] = b2 * v[i] + (1 - b2) * g * g;
+    if (v_max) (*v_max)[i] = std::max((*v_max)[i], v[i]);
     const double mhat = m[i] / (1 - std::pow(b1, t));
-    const double denom = std::sqrt(v[i]) / std::sqrt(1 - std::pow(b2, t)) + eps;
+    const double denom = std::sqrt(v_max ? (*v_max)[i] : v[i]) / std::sqrt(1 - std::pow(b2, t)) + eps;
     x[i] -= lr * mhat / denom;
   }
 }
@@ -100,23 +102,6 @@ TEST(AdamW, DecouplesWeightDecay) {
       opt, p, [&](std::vector<double>& x, int t) { adam_reference(x, t, m, v, 1e-3, 1e-2, true); }, 6);
 }
 
-void amsgrad_reference(std::vector<double>& x, int t, std::vector<double>& m, std::vector<double>& v,
-                       std::vector<double>& v_max, double lr, double wd, bool decoupled) {
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    double g = 2 * kCoef[i] * x[i];
-    if (decoupled)
-      x[i] *= 1 - lr * wd;
-    else
-      g += wd * x[i];
-    m[i] = b1 * m[i] + (1 - b1) * g;
-    v[i] = b2 * v[i] + (1 - b2) * g * g;
-    v_max[i] = std::max(v_max[i], v[i]);
-    const double denom = std::sqrt(v_max[i]) / std::sqrt(1 - std::pow(b2, t)) + eps;
-    x[i] -= lr / (1 - std::pow(b1, t)) * m[i] / denom;
-  }
-}
-
 TEST(Adam, AmsgradKeepsTheLargestSecondMoment) {
   for (bool decoupled : {false, true}) {
     Tensor p = tensor({1.0, 2.0, -3.0}, DType::f64).requires_grad_(true);
@@ -129,7 +114,7 @@ TEST(Adam, AmsgradKeepsTheLargestSecondMoment) {
     std::vector<double> m(3), v(3), v_max(3);
     // lr 0.2 overshoots, so the gradients shrink and v falls below its max: amsgrad matters.
     run_against(
-        *opt, p, [&](std::vector<double>& x, int t) { amsgrad_reference(x, t, m, v, v_max, 0.2, 0.05, decoupled); }, 8);
+        *opt, p, [&](std::vector<double>& x, int t) { adam_reference(x, t, m, v, 0.2, 0.05, decoupled, &v_max); }, 8);
     EXPECT_EQ(opt->state_dict().count("state.0.max_exp_avg_sq"), 1u);
   }
 }
