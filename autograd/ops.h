@@ -81,6 +81,11 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 Tensor clamp_min(const Tensor& x, double min);
 Tensor clamp_max(const Tensor& x, double max);
 
+// The dtype a binary op of a and b computes in, as PyTorch's: torch.promote_types of the two,
+// except that a 0-dim tensor decides only when it is of a higher kind (bool < integer <
+// floating) than a dimensioned one. add, sub, mul, div, the comparisons and where convert both
+// operands to it (and div of integers to f32); gradients come back in each input's dtype.
+DType result_type(const Tensor& a, const Tensor& b);
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);

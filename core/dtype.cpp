@@ -50,4 +50,18 @@ bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
 
 std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 
+DType promote_types(DType a, DType b) {
+  if (a == b) return a;
+  if (a == DType::boolean) return b;
+  if (b == DType::boolean) return a;
+  const bool fa = is_floating(a), fb = is_floating(b);
+  if (fa != fb) return fa ? a : b;  // an integer with a floating dtype: the floating one
+  if (!fa) {                        // two integers: the wider (u8 fits in either signed one)
+    if (a == DType::i64 || b == DType::i64) return DType::i64;
+    return DType::i32;
+  }
+  if (a == DType::f64 || b == DType::f64) return DType::f64;
+  return DType::f32;  // f32 with a half, or f16 with bf16
+}
+
 }  // namespace volt

@@ -30,14 +30,24 @@ Tensor binary_out(const char* op, Binary kind, const Tensor& a, const Tensor& b,
   ops::check_defined(op, b);
   ops::check_device(op, {a, b});
   ops::check_same_dtype(op, a, b);
-  VOLT_CHECK(kind != Binary::div || is_floating(a.dtype()), op, ": integer division is not supported, got ",
-             describe(a), "; convert to a floating dtype first");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   const DType out_dtype = kernels::is_comparison(kind) ? DType::boolean : a.dtype();
   Tensor y = empty(shape, TensorOptions(out_dtype).device(a.device()));
   kernels::launch(kernels::binary, a.device(), kind, a.dtype(), y.data_ptr(), a.data_ptr(), b.data_ptr(),
                   ops::loop_for(shape, y, a, b), alpha);
   return y;
+}
+
+// a and b in their result_type; the conversions are ops, so each input's gradient comes back
+// in its own dtype.
+struct Promoted {
+  Tensor a, b;
+};
+Promoted promoted(const char* op, const Tensor& a, const Tensor& b) {
+  ops::check_defined(op, a);
+  ops::check_defined(op, b);
+  const DType t = result_type(a, b);
+  return {a.to(t), b.to(t)};
 }
 
 // f''(s) for an activation's fused backward, s being what the kernel reads (input or output).
@@ -110,7 +120,9 @@ Tensor silu_curvature(const Tensor& x) {  // σ(1 - σ)·(2 + x(1 - 2σ))
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+Tensor add(const Tensor& a_in, const Tensor& b_in, double alpha) {
+  const Promoted in = promoted("add", a_in, b_in);
+  const Tensor &a = in.a, &b = in.b;
   Tensor y = binary_out("add", Binary::add, a, b, alpha);
   record("AddBackward", y, {a, b}, [sa = a.shape(), sb = b.shape(), alpha](const Tensor& g) {
     return std::vector<Tensor>{sum_to(g, sa), sum_to(alpha == 1.0 ? g : mul(g, alpha), sb)};
@@ -118,7 +130,9 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   return y;
 }
 
-Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+Tensor sub(const Tensor& a_in, const Tensor& b_in, double alpha) {
+  const Promoted in = promoted("sub", a_in, b_in);
+  const Tensor &a = in.a, &b = in.b;
   Tensor y = binary_out("sub", Binary::sub, a, b, alpha);
   record("SubBackward", y, {a, b}, [sa = a.shape(), sb = b.shape(), alpha](const Tensor& g) {
     return std::vector<Tensor>{sum_to(g, sa), sum_to(mul(g, -alpha), sb)};
@@ -126,7 +140,9 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   return y;
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
+Tensor mul(const Tensor& a_in, const Tensor& b_in) {
+  const Promoted in = promoted("mul", a_in, b_in);
+  const Tensor &a = in.a, &b = in.b;
   Tensor y = binary_out("mul", Binary::mul, a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   const SavedTensor sa(a);
@@ -140,7 +156,11 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor div(const Tensor& a, const Tensor& b) {
+Tensor div(const Tensor& a_in, const Tensor& b_in) {
+  // True division, as PyTorch's: integers divide in the default floating dtype, f32.
+  Promoted in = promoted("div", a_in, b_in);
+  if (!is_floating(in.a.dtype())) in = {in.a.to(DType::f32), in.b.to(DType::f32)};
+  const Tensor &a = in.a, &b = in.b;
   Tensor y = binary_out("div", Binary::div, a, b);
   const bool need_b = b.requires_grad();
   const SavedTensor sa(a);
@@ -305,6 +325,21 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 Tensor clamp_min(const Tensor& x, double min) { return clamp(x, min, std::nullopt); }
 Tensor clamp_max(const Tensor& x, double max) { return clamp(x, std::nullopt, max); }
 
+DType result_type(const Tensor& a, const Tensor& b) {
+  ops::check_defined("result_type", a);
+  ops::check_defined("result_type", b);
+  // A 0-dim tensor decides only when it is of a higher kind (bool < integer < floating) than a
+  // dimensioned one: f32 [n] with f64 [] stays f32, i64 [n] with f64 [] is f64.
+  auto kind = [](DType t) { return t == DType::boolean ? 0 : is_floating(t) ? 2 : 1; };
+  const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
+  if (a0 != b0) {
+    const Tensor& dimensioned = a0 ? b : a;
+    const Tensor& scalar = a0 ? a : b;
+    return kind(scalar.dtype()) > kind(dimensioned.dtype()) ? scalar.dtype() : dimensioned.dtype();
+  }
+  return promote_types(a.dtype(), b.dtype());
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
@@ -318,26 +353,34 @@ Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
 Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
 Tensor operator/(double s, const Tensor& a) { return mul(pow(a, -1.0), s); }
 
-Tensor eq(const Tensor& a, const Tensor& b) { return binary_out("eq", Binary::eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary_out("ne", Binary::ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary_out("lt", Binary::lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary_out("le", Binary::le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary_out("gt", Binary::gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary_out("ge", Binary::ge, a, b); }
-
 namespace {
-Tensor scalar_like(const Tensor& a, double s) {
-  ops::check_defined("comparison", a);
-  return full({}, s, TensorOptions(a.dtype()).device(a.device()));
+// A comparison, in the operands' result_type.
+Tensor compare(const char* op, Binary kind, const Tensor& a, const Tensor& b) {
+  const Promoted in = promoted(op, a, b);
+  return binary_out(op, kind, in.a, in.b);
+}
+// Against a scalar: an integer tensor meets a fractional one in f64, as PyTorch compares it
+// (x >= 0.5 on an integer x is x >= 1, not x >= 0).
+Tensor compare(const char* op, Binary kind, const Tensor& a, double s) {
+  ops::check_defined(op, a);
+  const Tensor x = !is_floating(a.dtype()) && std::floor(s) != s ? a.to(DType::f64) : a;
+  return binary_out(op, kind, x, full({}, s, TensorOptions(x.dtype()).device(x.device())));
 }
 }  // namespace
 
-Tensor eq(const Tensor& a, double s) { return eq(a, scalar_like(a, s)); }
-Tensor ne(const Tensor& a, double s) { return ne(a, scalar_like(a, s)); }
-Tensor lt(const Tensor& a, double s) { return lt(a, scalar_like(a, s)); }
-Tensor le(const Tensor& a, double s) { return le(a, scalar_like(a, s)); }
-Tensor gt(const Tensor& a, double s) { return gt(a, scalar_like(a, s)); }
-Tensor ge(const Tensor& a, double s) { return ge(a, scalar_like(a, s)); }
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", Binary::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", Binary::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", Binary::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", Binary::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", Binary::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", Binary::ge, a, b); }
+
+Tensor eq(const Tensor& a, double s) { return compare("eq", Binary::eq, a, s); }
+Tensor ne(const Tensor& a, double s) { return compare("ne", Binary::ne, a, s); }
+Tensor lt(const Tensor& a, double s) { return compare("lt", Binary::lt, a, s); }
+Tensor le(const Tensor& a, double s) { return compare("le", Binary::le, a, s); }
+Tensor gt(const Tensor& a, double s) { return compare("gt", Binary::gt, a, s); }
+Tensor ge(const Tensor& a, double s) { return compare("ge", Binary::ge, a, s); }
 
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
@@ -352,11 +395,11 @@ Tensor operator<=(double s, const Tensor& a) { return ge(a, s); }
 Tensor operator>(double s, const Tensor& a) { return lt(a, s); }
 Tensor operator>=(double s, const Tensor& a) { return le(a, s); }
 
-Tensor where(const Tensor& cond, const Tensor& b, const Tensor& c) {
+Tensor where(const Tensor& cond, const Tensor& b_in, const Tensor& c_in) {
   const char* op = "where";
   ops::check_defined(op, cond);
-  ops::check_defined(op, b);
-  ops::check_defined(op, c);
+  const Promoted in = promoted(op, b_in, c_in);
+  const Tensor &b = in.a, &c = in.b;
   VOLT_CHECK(cond.dtype() == DType::boolean, "where: the condition must be a bool tensor, got ", describe(cond));
   ops::check_floating(op, b);
   ops::check_device(op, {cond, b, c});

@@ -73,7 +73,10 @@ TEST(Elementwise, IntegerArithmetic) {
   EXPECT_EQ((a + b).dtype(), DType::i64);
   Tensor u = tensor(std::vector<uint8_t>{250, 3});
   EXPECT_EQ((u + u).to_vector<int64_t>(), (std::vector<int64_t>{244, 6}));  // wraps mod 256
-  EXPECT_THAT(error_of([&] { a / b; }), HasSubstr("integer division is not supported"));
+  // True division, as PyTorch's: integers divide in f32.
+  const Tensor q = a / b;
+  EXPECT_EQ(q.dtype(), DType::f32);
+  EXPECT_EQ(q.to_vector<float>(), (std::vector<float>{0.1f, -0.1f, 0.3f, 2.0f}));
   EXPECT_THAT(error_of([&] { a.exp(); }), HasSubstr("expected a floating tensor"));
 }
 
@@ -83,11 +86,39 @@ TEST(Elementwise, ShapeAndDTypeErrors) {
   EXPECT_THAT(msg, HasSubstr("[2, 3]"));
   EXPECT_THAT(msg, HasSubstr("[4]"));
   EXPECT_THAT(error_of([] { zeros({2, 1, 3}) * zeros({5, 2}); }), HasSubstr("[2, 1, 3] and [5, 2]"));
-  const std::string dt = error_of([] { zeros({2}) + zeros({2}, DType::f64); });
-  EXPECT_THAT(dt, HasSubstr("dtypes differ"));
-  EXPECT_THAT(dt, HasSubstr("f32[2]"));
-  EXPECT_THAT(dt, HasSubstr("f64[2]"));
   EXPECT_THAT(error_of([] { add(Tensor(), zeros({1})); }), HasSubstr("undefined"));
+}
+
+// PyTorch's promotion, checked against torch 2.15's answers for the same pairs.
+TEST(Promotion, FollowsPyTorchsRules) {
+  EXPECT_EQ(promote_types(DType::u8, DType::i32), DType::i32);
+  EXPECT_EQ(promote_types(DType::boolean, DType::u8), DType::u8);
+  EXPECT_EQ(promote_types(DType::f16, DType::bf16), DType::f32);
+  EXPECT_EQ(promote_types(DType::i64, DType::f16), DType::f16);
+  EXPECT_EQ(promote_types(DType::f32, DType::f64), DType::f64);
+  const Tensor ints = tensor(std::vector<int64_t>{1, 2});
+  EXPECT_EQ((ints + scalar_tensor(1.5, DType::f64)).dtype(), DType::f64);                // a higher kind decides
+  EXPECT_EQ((tensor({1.0, 2.0}) + scalar_tensor(1.5, DType::f64)).dtype(), DType::f32);  // the same kind does not
+  EXPECT_EQ((tensor(std::vector<uint8_t>{1, 2}) + scalar_tensor(3.0, DType::i64)).dtype(), DType::u8);
+  EXPECT_EQ((tensor(std::vector<uint8_t>{1, 2}) + tensor(std::vector<int64_t>{3})).dtype(), DType::i64);
+  EXPECT_EQ((tensor({1.0}, DType::f16) + tensor({1.0}, DType::bf16)).dtype(), DType::f32);
+  EXPECT_EQ(where(tensor(std::vector<bool>{true}), tensor({1.0}, DType::f16), tensor({2.0})).dtype(), DType::f32);
+  EXPECT_EQ((tensor(std::vector<int32_t>{1, 2}) > tensor({1.5})).to_vector<bool>(), (std::vector<bool>{false, true}));
+  // An integer tensor against a fractional scalar compares as numbers, not truncated.
+  EXPECT_EQ((ints >= 1.5).to_vector<bool>(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(ints.eq(2.0).to_vector<bool>(), (std::vector<bool>{false, true}));
+}
+
+TEST(Promotion, GradientsComeBackInEachInputsDtype) {
+  Tensor a = tensor({1.0, 2.0}, DType::f32).requires_grad_(true);
+  Tensor b = tensor({3.0, 4.0}, DType::f64).requires_grad_(true);
+  const Tensor y = mul(a, b);
+  EXPECT_EQ(y.dtype(), DType::f64);
+  sum(y).backward();
+  EXPECT_EQ(a.grad().dtype(), DType::f32);
+  EXPECT_EQ(b.grad().dtype(), DType::f64);
+  EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{3.0f, 4.0f}));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1.0, 2.0}));
 }
 
 }  // namespace
