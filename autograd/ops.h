@@ -69,6 +69,8 @@ Tensor abs(const Tensor& x);
 Tensor log1p(const Tensor& x);
 Tensor expm1(const Tensor& x);
 Tensor square(const Tensor& x);  // x·x
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
 // log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold (PyTorch's defaults).
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
 // approximate: "none" (x·Φ(x), through erf) or "tanh" (the tanh approximation).

@@ -180,6 +180,8 @@ class Tensor {
   Tensor log1p() const;
   Tensor expm1() const;
   Tensor square() const;
+  Tensor sin() const;
+  Tensor cos() const;
   Tensor clamp(std::optional<double> min, std::optional<double> max = std::nullopt) const;
   Tensor clamp_min(double min) const;
   Tensor clamp_max(double max) const;

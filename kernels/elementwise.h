@@ -37,6 +37,8 @@ enum class Unary {
   silu,
   leaky_relu,  // s: negative slope
   clamp,       // s: min, s2: max (±inf for none)
+  sin,
+  cos,
 };
 // add/sub: a ± alpha·b. Comparisons write bool. relu/tanh/sigmoid_backward(grad, y) use the op's
 // output y; gelu/gelu_tanh/silu/leaky_relu_backward(grad, x) its input x (alpha: the slope).
@@ -106,6 +108,8 @@ struct UnaryOp {
     if constexpr (K == Unary::add_scalar) return x + s;
     if constexpr (K == Unary::log1p) return std::log1p(x);
     if constexpr (K == Unary::expm1) return std::expm1(x);
+    if constexpr (K == Unary::sin) return std::sin(x);
+    if constexpr (K == Unary::cos) return std::cos(x);
     // PyTorch's: x where beta·x exceeds the threshold, log1p(exp(beta·x)) / beta below.
     if constexpr (K == Unary::softplus) return x * s > s2 ? x : std::log1p(std::exp(x * s)) / s;
     if constexpr (K == Unary::gelu) return x * A(0.5) * (A(1) + std::erf(x * A(0.7071067811865476)));

@@ -270,6 +270,21 @@ Tensor expm1(const Tensor& x) {
   return y;
 }
 
+Tensor sin(const Tensor& x) {
+  Tensor y = unary_out("sin", Unary::sin, x);
+  const SavedTensor sx(x);
+  record("SinBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{mul(g, cos(sx.get()))}; }, {sx});
+  return y;
+}
+
+Tensor cos(const Tensor& x) {
+  Tensor y = unary_out("cos", Unary::cos, x);
+  const SavedTensor sx(x);
+  record("CosBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{mul(g, neg(sin(sx.get())))}; },
+         {sx});
+  return y;
+}
+
 Tensor square(const Tensor& x) { return mul(x, x); }
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
@@ -463,6 +478,8 @@ Tensor Tensor::abs() const { return volt::abs(*this); }
 Tensor Tensor::log1p() const { return volt::log1p(*this); }
 Tensor Tensor::expm1() const { return volt::expm1(*this); }
 Tensor Tensor::square() const { return volt::square(*this); }
+Tensor Tensor::sin() const { return volt::sin(*this); }
+Tensor Tensor::cos() const { return volt::cos(*this); }
 Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const {
   return volt::clamp(*this, min, max);
 }

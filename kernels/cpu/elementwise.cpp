@@ -21,12 +21,13 @@ void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& 
     const A s = static_cast<A>(scalar), s2 = static_cast<A>(scalar2);
     with_kind<Unary, Unary::neg, Unary::exp, Unary::log, Unary::sqrt, Unary::tanh, Unary::sigmoid, Unary::relu,
               Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar, Unary::log1p, Unary::expm1, Unary::softplus,
-              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp>(op, [&](auto kind) {
-      const UnaryOp<decltype(kind)::value> f;
-      map(
-          loop, [f, s, s2](T x) { return static_cast<T>(f(static_cast<A>(x), s, s2)); }, static_cast<T*>(out),
-          static_cast<const T*>(in));
-    });
+              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp, Unary::sin, Unary::cos>(
+        op, [&](auto kind) {
+          const UnaryOp<decltype(kind)::value> f;
+          map(
+              loop, [f, s, s2](T x) { return static_cast<T>(f(static_cast<A>(x), s, s2)); }, static_cast<T*>(out),
+              static_cast<const T*>(in));
+        });
   });
 }
 

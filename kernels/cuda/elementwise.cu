@@ -149,11 +149,12 @@ void unary(Unary op, DType dtype, void* out, const void* in, const StridedLoop& 
     using A = acc_t<T>;
     with_kind<Unary, Unary::neg, Unary::exp, Unary::log, Unary::sqrt, Unary::tanh, Unary::sigmoid, Unary::relu,
               Unary::abs, Unary::pow, Unary::scale, Unary::add_scalar, Unary::log1p, Unary::expm1, Unary::softplus,
-              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp>(op, [&](auto kind) {
-      using Op = UnaryOp<decltype(kind)::value>;
-      launch_map(loop, native(stream), UnaryArith<T, A, Op>{Op{}, static_cast<A>(scalar), static_cast<A>(scalar2)},
-                 static_cast<T*>(out), static_cast<const T*>(in));
-    });
+              Unary::gelu, Unary::gelu_tanh, Unary::silu, Unary::leaky_relu, Unary::clamp, Unary::sin, Unary::cos>(
+        op, [&](auto kind) {
+          using Op = UnaryOp<decltype(kind)::value>;
+          launch_map(loop, native(stream), UnaryArith<T, A, Op>{Op{}, static_cast<A>(scalar), static_cast<A>(scalar2)},
+                     static_cast<T*>(out), static_cast<const T*>(in));
+        });
   });
 }
 

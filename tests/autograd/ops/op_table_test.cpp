@@ -1485,6 +1485,10 @@ void activation_rows(Table& t) {
        [](double a) { return std::expm1(a); }},
       {"square", D::any, [](auto& x) { return square(x[0]); }, [](auto& x) { return x[0].square(); },
        [](double a) { return a * a; }},
+      {"sin", D::any, [](auto& x) { return sin(x[0]); }, [](auto& x) { return x[0].sin(); },
+       [](double a) { return std::sin(a); }},
+      {"cos", D::any, [](auto& x) { return cos(x[0]); }, [](auto& x) { return x[0].cos(); },
+       [](double a) { return std::cos(a); }},
       {"softplus", D::wide, [](auto& x) { return softplus(x[0]); },
        [](auto& x) { return nn::functional::softplus(x[0]); }, [](double a) { return std::log1p(std::exp(a)); }},
       // beta 2, threshold 3: x above 1.5 passes through (the discontinuity PyTorch has too).

@@ -97,10 +97,10 @@ Tensor with_nan(const Tensor& x, int64_t i) {
 
 TEST(CudaElementwise, UnaryMatchesCpu) {
   VOLT_REQUIRE_CUDA();
-  const Unary ops[] = {Unary::neg,        Unary::exp,   Unary::log,        Unary::sqrt,     Unary::tanh,
-                       Unary::sigmoid,    Unary::relu,  Unary::abs,        Unary::pow,      Unary::scale,
-                       Unary::add_scalar, Unary::log1p, Unary::expm1,      Unary::softplus, Unary::gelu,
-                       Unary::gelu_tanh,  Unary::silu,  Unary::leaky_relu, Unary::clamp};
+  const Unary ops[] = {
+      Unary::neg,  Unary::exp,       Unary::log,   Unary::sqrt,       Unary::tanh,  Unary::sigmoid, Unary::relu,
+      Unary::abs,  Unary::pow,       Unary::scale, Unary::add_scalar, Unary::log1p, Unary::expm1,   Unary::softplus,
+      Unary::gelu, Unary::gelu_tanh, Unary::silu,  Unary::leaky_relu, Unary::clamp, Unary::sin,     Unary::cos};
   for (DType t : kFloating)
     for (int64_t n : kSizes)
       for (const Walk& w : walks(n, 1))
