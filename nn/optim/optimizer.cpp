@@ -293,7 +293,7 @@ void Adam::adam_step(bool decoupled) {
 // AMSGrad as PyTorch writes it, in tensor ops on the device: the bias corrections from t on the
 // device (β^t as exp(t·ln β)), the denominator from the running max of v.
 void Adam::amsgrad_step(bool decoupled) {
-  const auto [beta1, beta2] = options.betas();
+  const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
   count_step_on_device();
   const Tensor t = step_device().to(DType::f64);
   const Tensor bias1 = add(neg(exp(mul(t, std::log(beta1)))), 1.0);

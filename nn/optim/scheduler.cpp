@@ -69,7 +69,7 @@ double LinearLR::lr_at(int64_t epoch, double base) const {
 OneCycleLR::OneCycleLR(Optimizer& optimizer, double max_lr, int64_t total_steps, double pct_start,
                        std::string anneal_strategy, bool cycle_momentum, double base_momentum, double max_momentum,
                        double div_factor, double final_div_factor, bool three_phase)
-    : LRScheduler(optimizer), max_lr_(max_lr), total_steps_(total_steps), cycle_momentum_(cycle_momentum) {
+    : LRScheduler(optimizer), total_steps_(total_steps), cycle_momentum_(cycle_momentum) {
   VOLT_CHECK(total_steps > 0, "OneCycleLR: total_steps must be positive, got ", total_steps);
   VOLT_CHECK(pct_start >= 0 && pct_start <= 1, "OneCycleLR: pct_start must be in [0, 1], got ", pct_start);
   VOLT_CHECK(anneal_strategy == "cos" || anneal_strategy == "linear",

@@ -99,7 +99,6 @@ class OneCycleLR : public LRScheduler {
   std::pair<const Phase*, double> locate(int64_t step) const;
   void set_momentum(double momentum);
 
-  double max_lr_;
   int64_t total_steps_;
   bool cosine_, cycle_momentum_;
   std::vector<Phase> phases_;
