@@ -1,6 +1,7 @@
 // volt: a small tensor and reverse-mode autograd engine. Include this for the whole library.
 #pragma once
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/engine.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/gradcheck.h"
@@ -21,6 +22,7 @@
 #include "volt/nn/init.h"
 #include "volt/nn/module.h"
 #include "volt/nn/modules.h"
+#include "volt/nn/amp/grad_scaler.h"
 #include "volt/nn/optim/optimizer.h"
 #include "volt/nn/optim/scheduler.h"
 #include "volt/nn/serialize.h"

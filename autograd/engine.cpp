@@ -5,6 +5,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -68,6 +69,7 @@ std::unordered_set<Node*> leading_to(const std::vector<Node*>& roots, const std:
 void run(const std::vector<Node*>& roots, const std::vector<Tensor>& seeds, bool retain_graph, bool create_graph,
          const std::unordered_map<Node*, std::vector<std::size_t>>* captures, std::vector<Tensor>* captured) {
   AutoGradMode mode(create_graph);
+  const autocast::Suspend no_autocast;  // the backward keeps the dtypes the forward chose
 
   std::unordered_set<Node*> wanted;
   if (captures) {

@@ -3,7 +3,8 @@
 //
 //   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
-//                 [--threads N] [--flush-denormal on|off] [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
+//                 [--precision 32-true|16-mixed|bf16-mixed] [--threads N] [--flush-denormal on|off]
+//                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
 //
 // Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
 // fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
@@ -23,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -44,6 +46,7 @@ struct Options {
   double weight_decay = 0.0;
   uint64_t seed = 0;
   std::string device = "auto";
+  std::string precision = "32-true";  // Lightning's names
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
   std::string data = data::default_fashion_mnist_dir();
@@ -62,6 +65,9 @@ const char* kUsage =
     "  --weight-decay X     weight decay (default 0, adamw: 0.01 unless given)\n"
     "  --seed N             seed for initialisation, dropout and shuffling (default 0)\n"
     "  --device NAME        auto, cpu or cuda (default auto)\n"
+    "  --precision P        32-true, 16-mixed (f16 autocast and a GradScaler) or bf16-mixed\n"
+    "                       (bf16 autocast); 32, 16 and bf16 too (default 32-true). The\n"
+    "                       weights stay f32, and so does model.safetensors\n"
     "  --threads N          CPU threads (default $VOLT_NUM_THREADS, else the CPUs this\n"
     "                       process may run on); a fixed count gives bitwise-identical runs\n"
     "  --flush-denormal on|off  flush subnormal floats to zero on the CPU, as\n"
@@ -131,7 +137,11 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
       o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
-    else if (flag == "--threads") {
+    else if (flag == "--precision") {
+      o.precision = value == "32" ? "32-true" : value == "16" ? "16-mixed" : value == "bf16" ? "bf16-mixed" : value;
+      VOLT_CHECK(o.precision == "32-true" || o.precision == "16-mixed" || o.precision == "bf16-mixed",
+                 "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '", value, "'");
+    } else if (flag == "--threads") {
       o.threads = parse_integer<int>(flag, value);
       VOLT_CHECK(o.threads >= 1, "--threads: must be at least 1, got ", o.threads);
     } else if (flag == "--flush-denormal") {
@@ -200,15 +210,23 @@ struct Evaluation {
   double loss = 0, accuracy = 0;
 };
 
-Evaluation evaluate(Net& net, data::DataLoader& loader, Device device) {
+// The forward under the run's precision: autocast to f16 or bf16 for the mixed ones.
+std::optional<DType> autocast_dtype(const std::string& precision) {
+  if (precision == "16-mixed") return DType::f16;
+  if (precision == "bf16-mixed") return DType::bf16;
+  return std::nullopt;
+}
+
+Evaluation evaluate(Net& net, data::DataLoader& loader, Device device, std::optional<DType> half) {
   NoGradGuard no_grad;
   net.eval();
   Tensor loss_sum = zeros({}, TensorOptions(DType::f32).device(device));
   Tensor correct = zeros({}, TensorOptions(DType::i64).device(device));
   for (const data::Batch& b : loader) {
+    const AutocastGuard autocast(device.type, half, half.has_value());
     const Tensor logits = net(b.images.to(device));
     const Tensor labels = b.labels.to(device);
-    loss_sum.add_(cross_entropy(logits, labels, {Reduction::sum}));
+    loss_sum.add_(cross_entropy(logits, labels, {Reduction::sum}));  // f32 under autocast
     correct.add_(sum(eq(argmax(logits, 1), labels)));
   }
   const auto n = static_cast<double>(loader.dataset_size());
@@ -259,6 +277,9 @@ int run(int argc, char** argv) {
   }
   net.to(device);
   auto optimizer = make_optimizer(o, net.parameters(), weight_decay_given);
+  const std::optional<DType> half = autocast_dtype(o.precision);
+  // f16's narrow range needs loss scaling; bf16 has f32's and goes without (as Lightning).
+  amp::GradScaler scaler(65536.0, 2.0, 0.5, 2000, /*enabled=*/o.precision == "16-mixed");
 
   std::filesystem::create_directories(o.out);
   std::ofstream metrics(o.out + "/metrics.csv");
@@ -267,9 +288,10 @@ int run(int argc, char** argv) {
 
   std::cout << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
             << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer
-            << " lr " << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs\n";
+            << " lr " << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs, precision " << o.precision
+            << "\n";
 
-  Evaluation eval = evaluate(net, test_loader, device);
+  Evaluation eval = evaluate(net, test_loader, device, half);
   double train_seconds = 0, samples_per_second = 0;
   if (o.epochs == 0)
     std::cout << "test loss " << std::fixed << std::setprecision(4) << eval.loss << "  test accuracy " << eval.accuracy
@@ -281,10 +303,15 @@ int run(int argc, char** argv) {
     int64_t steps = 0;
     const auto start = std::chrono::steady_clock::now();
     for (const data::Batch& b : train_loader) {
-      const Tensor loss = cross_entropy(net(b.images.to(device)), b.labels.to(device));
+      Tensor loss;
+      {
+        const AutocastGuard autocast(device.type, half, half.has_value());
+        loss = cross_entropy(net(b.images.to(device)), b.labels.to(device));  // f32 under autocast
+      }
       optimizer->zero_grad();
-      loss.backward();
-      optimizer->step();
+      scaler.scale(loss).backward();  // without a scaler: loss.backward()
+      scaler.step(*optimizer);
+      scaler.update();
       {
         NoGradGuard no_grad;
         loss_sum.add_(loss.detach());  // stays on the device; read once per epoch
@@ -296,7 +323,7 @@ int run(int argc, char** argv) {
     train_seconds += seconds;
     samples_per_second = static_cast<double>(train_loader.dataset_size()) / seconds;
     const double train_loss = loss_sum.item<double>() / static_cast<double>(steps);
-    eval = evaluate(net, test_loader, device);
+    eval = evaluate(net, test_loader, device, half);
     std::cout << "epoch " << epoch << '/' << o.epochs << std::fixed << std::setprecision(4) << "  train loss "
               << train_loss << "  test loss " << eval.loss << "  test accuracy " << eval.accuracy << "  "
               << std::setprecision(0) << samples_per_second << " samples/s\n";
@@ -311,11 +338,9 @@ int run(int argc, char** argv) {
   std::cout << "wrote " << o.out << "/{model.safetensors, optimizer.safetensors, metrics.csv}\n";
 
   if (!o.summary_json.empty()) {
-    const nlohmann::json summary = {{"epochs", o.epochs},
-                                    {"test_accuracy", eval.accuracy},
-                                    {"test_loss", eval.loss},
-                                    {"train_seconds", train_seconds},
-                                    {"samples_per_second", samples_per_second}};
+    const nlohmann::json summary = {
+        {"epochs", o.epochs},     {"precision", o.precision},       {"test_accuracy", eval.accuracy},
+        {"test_loss", eval.loss}, {"train_seconds", train_seconds}, {"samples_per_second", samples_per_second}};
     std::ofstream out(o.summary_json);
     VOLT_CHECK(out.good(), "cannot write ", o.summary_json);
     out << summary.dump(2) << '\n';

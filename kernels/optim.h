@@ -29,13 +29,17 @@ struct OptimTensor {
   bool fresh;  // SGD: buf1 was just created, so it takes the gradient itself
 };
 
+// found_inf (GradScaler's flag on the parameters' device, or null): when it is non-zero the
+// update is skipped, parameters and state untouched, without the host reading it.
 struct SgdArgs {
   double momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
+  const float* found_inf = nullptr;
 };
 struct AdamArgs {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   bool decoupled = false;  // AdamW
+  const float* found_inf = nullptr;
 };
 
 // g = grad + wd·p; with momentum: b = g (fresh) or μ·b + (1-τ)·g, then g = g + μ·b (nesterov)
@@ -47,7 +51,8 @@ using SgdStepFn = void(DType dtype, const std::vector<OptimTensor>& tensors, con
 // (step_count_increment runs first).
 using AdamStepFn = void(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
                         const AdamArgs& args, Stream stream);
-using StepCountIncrementFn = void(int64_t* step, Stream stream);
+// ++*step, unless found_inf is given and non-zero.
+using StepCountIncrementFn = void(int64_t* step, const float* found_inf, Stream stream);
 
 namespace cpu {
 SgdStepFn sgd_step;

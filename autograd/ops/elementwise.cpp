@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -194,14 +195,16 @@ Tensor neg(const Tensor& x) {
   return y;
 }
 
-Tensor exp(const Tensor& x) {
+Tensor exp(const Tensor& x_in) {
+  const Tensor x = autocast::to_f32(x_in);
   Tensor y = unary_out("exp", Unary::exp, x);
   const SavedTensor sy(y);
   record("ExpBackward", y, {x}, [sy](const Tensor& g) { return std::vector<Tensor>{mul(g, sy.get())}; }, {sy});
   return y;
 }
 
-Tensor log(const Tensor& x) {
+Tensor log(const Tensor& x_in) {
+  const Tensor x = autocast::to_f32(x_in);
   Tensor y = unary_out("log", Unary::log, x);
   const SavedTensor sx(x);
   record("LogBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{div(g, sx.get())}; }, {sx});
@@ -216,7 +219,8 @@ Tensor sqrt(const Tensor& x) {
   return y;
 }
 
-Tensor pow(const Tensor& x, double exponent) {
+Tensor pow(const Tensor& x_in, double exponent) {
+  const Tensor x = autocast::to_f32(x_in);
   Tensor y = unary_out("pow", Unary::pow, x, exponent);
   const SavedTensor sx(x);
   record("PowBackward", y, {x},
@@ -254,7 +258,8 @@ Tensor abs(const Tensor& x) {
   return y;
 }
 
-Tensor log1p(const Tensor& x) {
+Tensor log1p(const Tensor& x_in) {
+  const Tensor x = autocast::to_f32(x_in);
   Tensor y = unary_out("log1p", Unary::log1p, x);
   const SavedTensor sx(x);
   record("Log1pBackward", y, {x}, [sx](const Tensor& g) { return std::vector<Tensor>{div(g, add(sx.get(), 1.0))}; },
@@ -262,7 +267,8 @@ Tensor log1p(const Tensor& x) {
   return y;
 }
 
-Tensor expm1(const Tensor& x) {
+Tensor expm1(const Tensor& x_in) {
+  const Tensor x = autocast::to_f32(x_in);
   Tensor y = unary_out("expm1", Unary::expm1, x);
   const SavedTensor sy(y);
   record("Expm1Backward", y, {x}, [sy](const Tensor& g) { return std::vector<Tensor>{mul(g, add(sy.get(), 1.0))}; },
@@ -287,7 +293,8 @@ Tensor cos(const Tensor& x) {
 
 Tensor square(const Tensor& x) { return mul(x, x); }
 
-Tensor softplus(const Tensor& x, double beta, double threshold) {
+Tensor softplus(const Tensor& x_in, double beta, double threshold) {
+  const Tensor x = autocast::to_f32(x_in);
   VOLT_CHECK(beta != 0 && std::isfinite(beta), "softplus: beta must be finite and non-zero, got ", beta);
   Tensor y = unary_out("softplus", Unary::softplus, x, beta, threshold);
   // sigmoid(beta·x) below the threshold and exactly 1 above it: s + m·(1 - s) with m the mask.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <optional>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -25,8 +26,9 @@ std::optional<Tensor> rows_unless_mean(const Tensor& rows, Reduction reduction, 
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const CrossEntropyOptions& options) {
+Tensor cross_entropy(const Tensor& logits_cast, const Tensor& target_in, const CrossEntropyOptions& options) {
   const char* op = "cross_entropy";
+  const Tensor logits_in = autocast::to_f32(logits_cast);
   ops::check_floating(op, logits_in);
   ops::check_defined(op, target_in);
   ops::check_device(op, {logits_in, target_in});
@@ -125,18 +127,24 @@ Tensor weighted(const char* op, const Tensor& loss, const Tensor& weight) {
 
 }  // namespace
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  const Tensor input = autocast::to_f32(input_in);
+  const Tensor target = autocast::to_f32(target_in);
   check_pair("mse_loss", input, target);
   const Tensor d = sub(input, target);
   return reduce_loss(mul(d, d), reduction);
 }
 
-Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor l1_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  const Tensor input = autocast::to_f32(input_in);
+  const Tensor target = autocast::to_f32(target_in);
   check_pair("l1_loss", input, target);
   return reduce_loss(abs(sub(input, target)), reduction);
 }
 
-Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+Tensor smooth_l1_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction, double beta) {
+  const Tensor input = autocast::to_f32(input_in);
+  const Tensor target = autocast::to_f32(target_in);
   check_pair("smooth_l1_loss", input, target);
   VOLT_CHECK(beta >= 0 && std::isfinite(beta), "smooth_l1_loss: beta must be finite and 0 or more, got ", beta);
   if (beta == 0) return l1_loss(input, target, reduction);
@@ -149,6 +157,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
+  VOLT_CHECK(!autocast::active_for(input), "binary_cross_entropy is unsafe to autocast (its log clamps do not hold in ",
+             "half precision), as in PyTorch; use binary_cross_entropy_with_logits, or leave autocast for it");
   check_pair("binary_cross_entropy", input, target);
   // On the CPU the probabilities are checked here, as PyTorch does; on a GPU that would
   // synchronise, so a value outside [0, 1] gives NaN there.
@@ -164,8 +174,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
   return reduce_loss(weighted("binary_cross_entropy", loss, weight), reduction);
 }
 
-Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, Reduction reduction,
+Tensor nll_loss(const Tensor& log_probs_in, const Tensor& target, const Tensor& weight_in, Reduction reduction,
                 int64_t ignore_index) {
+  const Tensor log_probs = autocast::to_f32(log_probs_in);
+  const Tensor weight = autocast::to_f32(weight_in);
   const char* op = "nll_loss";
   ops::check_floating(op, log_probs);
   ops::check_device(op, {log_probs, target});
@@ -203,7 +215,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   return div(sum(rows), sum(row_weight));  // all ignored: 0 / 0 = NaN, as PyTorch
 }
 
-Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+Tensor kl_div(const Tensor& input_in, const Tensor& target_in, Reduction reduction, bool log_target) {
+  const Tensor input = autocast::to_f32(input_in);
+  const Tensor target = autocast::to_f32(target_in);
   check_pair("kl_div", input, target);
   if (log_target) return reduce_loss(mul(exp(target), sub(target, input)), reduction);
   // target · (log target - input), with log taken of 1 where the target is 0 so that the
@@ -213,8 +227,12 @@ Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bo
   return reduce_loss(mul(target, sub(log(safe), input)), reduction);
 }
 
-Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
-                                        Reduction reduction, const Tensor& pos_weight) {
+Tensor binary_cross_entropy_with_logits(const Tensor& input_in, const Tensor& target_in, const Tensor& weight_in,
+                                        Reduction reduction, const Tensor& pos_weight_in) {
+  const Tensor input = autocast::to_f32(input_in);
+  const Tensor target = autocast::to_f32(target_in);
+  const Tensor weight = autocast::to_f32(weight_in);
+  const Tensor pos_weight = autocast::to_f32(pos_weight_in);
   check_pair("binary_cross_entropy_with_logits", input, target);
   Tensor log_weight_times_softplus = softplus(neg(input));
   if (pos_weight.defined()) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <optional>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -111,7 +112,9 @@ void set_matmul_precision(const std::string& precision) {
 
 std::string get_matmul_precision() { return matmul_precision_high ? "high" : "highest"; }
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast::to_lower(a_in);
+  const Tensor b = autocast::to_lower(b_in);
   check_matmul_inputs("matmul", a, b);
   VOLT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dim, got ", describe(a), " and ",
              describe(b));
@@ -134,7 +137,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return c.view(batch);
 }
 
-Tensor mm(const Tensor& a, const Tensor& b) {
+Tensor mm(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast::to_lower(a_in);
+  const Tensor b = autocast::to_lower(b_in);
   check_matmul_inputs("mm", a, b);
   VOLT_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected two matrices, got ", describe(a), " and ", describe(b));
   VOLT_CHECK(a.size(1) == b.size(0), "mm: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
@@ -142,7 +147,9 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   return product(a, b);
 }
 
-Tensor bmm(const Tensor& a, const Tensor& b) {
+Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast::to_lower(a_in);
+  const Tensor b = autocast::to_lower(b_in);
   check_matmul_inputs("bmm", a, b);
   VOLT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two batches of matrices [B, m, k] and [B, k, n], got ",
              describe(a), " and ", describe(b));
@@ -152,7 +159,9 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return product(a, b);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_matmul_inputs("linear", x, weight);
   VOLT_CHECK(weight.dim() == 2, "linear: weight must be [out, in], got ", describe(weight));
   VOLT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", describe(x), " does not match weight ",
@@ -164,7 +173,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                " does not match weight ", describe(weight));
   }
   if (is_half(x.dtype()) && x.device().is_cpu()) {
-    return linear(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : Tensor())
+    return linear_impl(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : Tensor())
         .to(x.dtype());
   }
   const int64_t in = weight.size(1), out = weight.size(0);
@@ -184,6 +193,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
          },
          {sx, sw});
   return x.dim() == 2 ? y : y.view(out_shape);
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl(autocast::to_lower(x), autocast::to_lower(weight), autocast::to_lower(bias));
 }
 
 Tensor Tensor::matmul(const Tensor& other) const { return volt::matmul(*this, other); }

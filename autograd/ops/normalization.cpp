@@ -2,13 +2,17 @@
 // every device come from theirs. Half inputs normalise in f32 (DESIGN.md §8).
 #include <string>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
 
 namespace volt {
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in, const Tensor& bias_in,
                   double eps) {
+  const Tensor x = autocast::to_f32(x_in);
+  const Tensor weight = autocast::to_f32(weight_in);
+  const Tensor bias = autocast::to_f32(bias_in);
   const char* op = "layer_norm";
   ops::check_floating(op, x);
   const auto k = static_cast<int64_t>(normalized_shape.size());

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -54,7 +55,8 @@ Split split_at(const Shape& shape, int64_t d) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const DimList& dim_list, bool keepdim) {
+Tensor sum(const Tensor& x_in, const DimList& dim_list, bool keepdim) {
+  const Tensor x = autocast::to_f32(x_in);
   const std::vector<int64_t>& dims_in = dim_list.dims;
   ops::check_defined("sum", x);
   ops::check_device("sum", {x});
@@ -153,7 +155,8 @@ Tensor amax(const Tensor& x, const DimList& dims, bool keepdim) {
 
 Tensor amin(const Tensor& x, const DimList& dims, bool keepdim) { return neg(amax(neg(x), dims, keepdim)); }
 
-Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim) {
+Tensor logsumexp(const Tensor& x_in, const DimList& dims, bool keepdim) {
+  const Tensor x = autocast::to_f32(x_in);
   ops::check_floating("logsumexp", x);
   // The shift is a constant to autograd (its gradient cancels), and 0 where the max is ±inf.
   Tensor m = amax(x.detach(), dims, true);
@@ -178,7 +181,8 @@ Tensor std(const Tensor& x, const DimList& dims, int64_t correction, bool keepdi
   return sqrt(var(x, dims, correction, keepdim));
 }
 
-Tensor norm(const Tensor& x, double p, const DimList& dims, bool keepdim) {
+Tensor norm(const Tensor& x_in, double p, const DimList& dims, bool keepdim) {
+  const Tensor x = autocast::to_f32(x_in);
   ops::check_floating("norm", x);
   VOLT_CHECK(p > 0, "norm: p must be positive (or infinity), got ", p);
   if (std::isinf(p)) return amax(abs(x), dims, keepdim);

@@ -1,6 +1,7 @@
 // softmax and log_softmax over one dim.
 #include "volt/kernels/softmax.h"
 
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
@@ -9,7 +10,8 @@
 namespace volt {
 namespace {
 
-Tensor softmax_impl(const char* op, const Tensor& x, int64_t dim, bool log) {
+Tensor softmax_impl(const char* op, const Tensor& x_in, int64_t dim, bool log) {
+  const Tensor x = autocast::to_f32(x_in);
   ops::check_floating(op, x);
   ops::check_device(op, {x});
   dim = wrap_dim(dim, x.dim(), op);

@@ -93,6 +93,7 @@ void adam_range(P* __restrict param, const P* __restrict grad, A* __restrict exp
 }  // namespace
 
 void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const SgdArgs& args, Stream) {
+  if (args.found_inf && *args.found_inf != 0.0f) return;
   dispatch_floating(dtype, "sgd_step", [&]<class P>() {
     using A = acc_t<P>;
     const A neg_lr = static_cast<A>(-*lr), weight_decay = static_cast<A>(args.weight_decay);
@@ -111,6 +112,7 @@ void sgd_step(DType dtype, const std::vector<OptimTensor>& tensors, const double
 
 void adam_step(DType dtype, const std::vector<OptimTensor>& tensors, const double* lr, const int64_t* step,
                const AdamArgs& args, Stream) {
+  if (args.found_inf && *args.found_inf != 0.0f) return;
   dispatch_floating(dtype, "adam_step", [&]<class P>() {
     using A = acc_t<P>;
     // Bias corrections in double from the (incremented) step count t: 1-β1^t, √(1-β2^t).
@@ -138,7 +140,9 @@ void adam_step(DType dtype, const std::vector<OptimTensor>& tensors, const doubl
   });
 }
 
-void step_count_increment(int64_t* step, Stream) { ++*step; }
+void step_count_increment(int64_t* step, const float* found_inf, Stream) {
+  if (!(found_inf && *found_inf != 0.0f)) ++*step;
+}
 
 }  // namespace cpu
 }  // namespace volt::kernels

@@ -36,6 +36,7 @@ __device__ __forceinline__ double square_root(double x) { return sqrt(x); }
 template <class P, class Update>
 __global__ void __launch_bounds__(kThreads)
     multi_tensor_kernel(const __grid_constant__ TensorBatch batch, const Update update) {
+  if (update.args.found_inf && *update.args.found_inf != 0.0f) return;  // GradScaler found an overflow
   const int64_t block = blockIdx.x;
   int lo = 0, hi = batch.count - 1;  // the last tensor whose first block is <= this block
   while (lo < hi) {
@@ -162,7 +163,9 @@ void launch(const char* op, DType dtype, const std::vector<OptimTensor>& tensors
   });
 }
 
-__global__ void increment_kernel(int64_t* step) { ++*step; }
+__global__ void increment_kernel(int64_t* step, const float* found_inf) {
+  if (!(found_inf && *found_inf != 0.0f)) ++*step;
+}
 
 }  // namespace
 
@@ -187,9 +190,9 @@ void adam_step(DType dtype, const std::vector<OptimTensor>& tensors, const doubl
       stream);
 }
 
-void step_count_increment(int64_t* step, Stream on) {
+void step_count_increment(int64_t* step, const float* found_inf, Stream on) {
   const cudaStream_t stream = native(on);
-  increment_kernel<<<1, 1, 0, stream>>>(step);
+  increment_kernel<<<1, 1, 0, stream>>>(step, found_inf);
   VOLT_CUDA_CHECK_LAUNCH();
 }
 

@@ -62,10 +62,10 @@ struct FusedStep {
     }
   }
 
-  void finish() {
+  void finish(bool counted_on_device = false) {
     for (auto& [p, updated] : write_back)
       p.copy_(updated);
-    opt.finish_step();
+    opt.finish_step(counted_on_device);
   }
 };
 
@@ -144,17 +144,36 @@ const Tensor& Optimizer::step_device() {
 }
 
 void Optimizer::count_step_on_device() {
-  kernels::launch(kernels::step_count_increment, device(), step_device().data_ptr<int64_t>());
+  kernels::launch(kernels::step_count_increment, device(), step_device().data_ptr<int64_t>(), found_inf());
 }
 
-void Optimizer::finish_step() {
+void Optimizer::step_unless_found_inf(const Tensor& found_inf) {
+  if (found_inf.item<float>() == 0.0f) step();  // one host read
+}
+
+void Optimizer::step_with_flag(const Tensor& flag) {
+  VOLT_CHECK(flag.defined() && flag.dtype() == DType::f32 && flag.numel() == 1 && flag.device() == device(),
+             "optimizer: the found_inf flag must be one f32 on the parameters' device ", device(), ", got ",
+             flag.defined() ? describe(flag) : std::string("an undefined tensor"));
+  found_inf_ = flag.contiguous();
+  try {
+    step();
+  } catch (...) {
+    found_inf_ = Tensor();
+    throw;
+  }
+  found_inf_ = Tensor();
+}
+
+void Optimizer::finish_step(bool counted_on_device) {
+  if (!counted_on_device && (found_inf_.defined() || step_device_.defined())) count_step_on_device();
   for (Tensor& p : params_)
     p.bump_version();
   ++step_count_;
 }
 
 template <class F>
-void Optimizer::for_each_update(const F& f) {
+void Optimizer::for_each_update(const F& f, bool counted_on_device) {
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
@@ -166,7 +185,7 @@ void Optimizer::for_each_update(const F& f) {
     f(i, work, p.grad().to(dt));
     if (copy) p.copy_(work);
   }
-  finish_step();
+  finish_step(counted_on_device);
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -189,7 +208,9 @@ Tensor& Optimizer::buffer(std::size_t i, const std::string& name, double initial
 
 StateDict Optimizer::state_dict() const {
   StateDict out;
-  out["step"] = tensor(std::vector<int64_t>{step_count_}).reshape({});
+  // The device's count where there is one: under a GradScaler it skips the overflowed steps.
+  out["step"] = step_device_.defined() ? step_device_.to(Device::cpu()).clone()
+                                       : tensor(std::vector<int64_t>{step_count_}).reshape({});
   out["lr"] = tensor(std::vector<double>{lr()}).reshape({});
   for (std::size_t g = 0; g < groups_.size(); ++g)
     out["param_groups." + std::to_string(g) + ".lr"] = tensor(std::vector<double>{*groups_[g].lr}).reshape({});
@@ -255,7 +276,8 @@ void SGD::step() {
   NoGradGuard no_grad;
   FusedStep fused(*this, options.momentum() != 0 ? "momentum_buffer" : "", "");
   for (const auto& l : fused.launches) {
-    const kernels::SgdArgs args{options.momentum(), options.dampening(), weight_decay(l.group), options.nesterov()};
+    const kernels::SgdArgs args{options.momentum(), options.dampening(), weight_decay(l.group), options.nesterov(),
+                                found_inf()};
     kernels::launch(kernels::sgd_step, device(), l.dtype, l.tensors, lr_device(l.group).data_ptr<double>(), args);
   }
   fused.finish();
@@ -275,6 +297,11 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o)
 
 void Adam::step() { adam_step(false); }
 
+void Adam::step_unless_found_inf(const Tensor& found_inf) {
+  if (options.amsgrad()) return Optimizer::step_unless_found_inf(found_inf);
+  step_with_flag(found_inf);
+}
+
 void Adam::adam_step(bool decoupled) {
   if (options.amsgrad()) return amsgrad_step(decoupled);
   NoGradGuard no_grad;
@@ -283,11 +310,11 @@ void Adam::adam_step(bool decoupled) {
   // The count on the device goes up first: the update reads t, the step being taken.
   count_step_on_device();
   for (const auto& l : fused.launches) {
-    const kernels::AdamArgs args{beta1, beta2, options.eps(), weight_decay(l.group), decoupled};
+    const kernels::AdamArgs args{beta1, beta2, options.eps(), weight_decay(l.group), decoupled, found_inf()};
     kernels::launch(kernels::adam_step, device(), l.dtype, l.tensors, lr_device(l.group).data_ptr<double>(),
                     step_device().data_ptr<int64_t>(), args);
   }
-  fused.finish();
+  fused.finish(true);
 }
 
 // AMSGrad as PyTorch writes it, in tensor ops on the device: the bias corrections from t on the
@@ -298,22 +325,24 @@ void Adam::amsgrad_step(bool decoupled) {
   const Tensor t = step_device().to(DType::f64);
   const Tensor bias1 = add(neg(exp(mul(t, std::log(beta1)))), 1.0);
   const Tensor bias2_sqrt = sqrt(add(neg(exp(mul(t, std::log(beta2)))), 1.0));
-  for_each_update([&](std::size_t i, Tensor& p, const Tensor& grad) {
-    const std::size_t group = group_of(i);
-    const Tensor lr = lr_device(group).to(p.dtype());
-    const double wd = weight_decay(group);
-    Tensor g = grad;
-    if (wd != 0 && decoupled) p.mul_(add(mul(lr, -wd), 1.0));
-    if (wd != 0 && !decoupled) g = add(g, p, wd);
-    Tensor& m = buffer(i, "exp_avg");
-    Tensor& v = buffer(i, "exp_avg_sq");
-    Tensor& v_max = buffer(i, "max_exp_avg_sq");
-    m.mul_(beta1).add_(g, 1.0 - beta1);
-    v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
-    v_max.copy_(where(gt(v, v_max), v, v_max));
-    const Tensor denom = add(div(sqrt(v_max), bias2_sqrt.to(p.dtype())), options.eps());
-    p.sub_(mul(div(m, denom), div(lr, bias1.to(p.dtype()))));
-  });
+  for_each_update(
+      [&](std::size_t i, Tensor& p, const Tensor& grad) {
+        const std::size_t group = group_of(i);
+        const Tensor lr = lr_device(group).to(p.dtype());
+        const double wd = weight_decay(group);
+        Tensor g = grad;
+        if (wd != 0 && decoupled) p.mul_(add(mul(lr, -wd), 1.0));
+        if (wd != 0 && !decoupled) g = add(g, p, wd);
+        Tensor& m = buffer(i, "exp_avg");
+        Tensor& v = buffer(i, "exp_avg_sq");
+        Tensor& v_max = buffer(i, "max_exp_avg_sq");
+        m.mul_(beta1).add_(g, 1.0 - beta1);
+        v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
+        v_max.copy_(where(gt(v, v_max), v, v_max));
+        const Tensor denom = add(div(sqrt(v_max), bias2_sqrt.to(p.dtype())), options.eps());
+        p.sub_(mul(div(m, denom), div(lr, bias1.to(p.dtype()))));
+      },
+      true);
 }
 
 AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam(std::move(params), options) {}
@@ -332,28 +361,30 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o)
 
 void RMSprop::step() {
   const double alpha = options.alpha();
-  for_each_update([&](std::size_t i, Tensor& p, const Tensor& grad) {
-    const std::size_t group = group_of(i);
-    const Tensor lr = lr_device(group).to(p.dtype());
-    const Tensor g = weight_decay(group) != 0 ? add(grad, p, weight_decay(group)) : grad;
-    Tensor& square_avg = buffer(i, "square_avg");
-    square_avg.mul_(alpha).addcmul_(g, g, 1.0 - alpha);
-    Tensor avg;
-    if (options.centered()) {
-      Tensor& grad_avg = buffer(i, "grad_avg");
-      grad_avg.mul_(alpha).add_(g, 1.0 - alpha);
-      avg = add(sqrt(sub(square_avg, mul(grad_avg, grad_avg))), options.eps());
-    } else {
-      avg = add(sqrt(square_avg), options.eps());
-    }
-    if (options.momentum() > 0) {
-      Tensor& b = buffer(i, "momentum_buffer");
-      b.mul_(options.momentum()).add_(div(g, avg));
-      p.sub_(mul(b, lr));
-    } else {
-      p.sub_(mul(div(g, avg), lr));
-    }
-  });
+  for_each_update(
+      [&](std::size_t i, Tensor& p, const Tensor& grad) {
+        const std::size_t group = group_of(i);
+        const Tensor lr = lr_device(group).to(p.dtype());
+        const Tensor g = weight_decay(group) != 0 ? add(grad, p, weight_decay(group)) : grad;
+        Tensor& square_avg = buffer(i, "square_avg");
+        square_avg.mul_(alpha).addcmul_(g, g, 1.0 - alpha);
+        Tensor avg;
+        if (options.centered()) {
+          Tensor& grad_avg = buffer(i, "grad_avg");
+          grad_avg.mul_(alpha).add_(g, 1.0 - alpha);
+          avg = add(sqrt(sub(square_avg, mul(grad_avg, grad_avg))), options.eps());
+        } else {
+          avg = add(sqrt(square_avg), options.eps());
+        }
+        if (options.momentum() > 0) {
+          Tensor& b = buffer(i, "momentum_buffer");
+          b.mul_(options.momentum()).add_(div(g, avg));
+          p.sub_(mul(b, lr));
+        } else {
+          p.sub_(mul(div(g, avg), lr));
+        }
+      },
+      false);
 }
 
 // --- Adagrad --------------------------------------------------------------------------------
@@ -370,14 +401,16 @@ void Adagrad::step() {
   count_step_on_device();
   // 1 + (t - 1)·lr_decay, from t on the device.
   const Tensor decay = add(mul(add(step_device().to(DType::f64), -1.0), options.lr_decay()), 1.0);
-  for_each_update([&](std::size_t i, Tensor& p, const Tensor& grad) {
-    const std::size_t group = group_of(i);
-    const Tensor clr = div(lr_device(group), decay).to(p.dtype());
-    const Tensor g = weight_decay(group) != 0 ? add(grad, p, weight_decay(group)) : grad;
-    Tensor& sum = buffer(i, "sum", options.initial_accumulator_value());
-    sum.addcmul_(g, g);
-    p.sub_(mul(div(g, add(sqrt(sum), options.eps())), clr));
-  });
+  for_each_update(
+      [&](std::size_t i, Tensor& p, const Tensor& grad) {
+        const std::size_t group = group_of(i);
+        const Tensor clr = div(lr_device(group), decay).to(p.dtype());
+        const Tensor g = weight_decay(group) != 0 ? add(grad, p, weight_decay(group)) : grad;
+        Tensor& sum = buffer(i, "sum", options.initial_accumulator_value());
+        sum.addcmul_(g, g);
+        p.sub_(mul(div(g, add(sqrt(sum), options.eps())), clr));
+      },
+      true);
 }
 
 }  // namespace volt::optim

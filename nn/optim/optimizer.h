@@ -51,6 +51,10 @@ class Optimizer {
   virtual ~Optimizer() = default;
 
   virtual void step() = 0;
+  // The step GradScaler takes: skipped where the found_inf flag (an f32 scalar on the
+  // parameters' device) is non-zero. SGD, Adam and AdamW pass the flag to their kernels, so
+  // the host never reads it; the others (and amsgrad) read it once.
+  virtual void step_unless_found_inf(const Tensor& found_inf);
   // Drops gradients (set_to_none, the default as in PyTorch ≥ 2.0) or zeroes them.
   void zero_grad(bool set_to_none = true);
 
@@ -59,6 +63,8 @@ class Optimizer {
   // One group's, written to its device scalar now (as set_lr), so that a step replayed from a
   // CUDA graph reads it; assigning param_groups()[g].lr takes effect at the next step() call.
   void set_lr(std::size_t group, double lr);
+  // Steps taken (under a GradScaler: attempted; the state dict holds the device's count of
+  // those not skipped, which Adam's bias corrections use).
   int64_t step_count() const { return step_count_; }
   const std::vector<Tensor>& params() const { return params_; }  // every group's, in order
   std::vector<ParamGroup>& param_groups() { return groups_; }
@@ -81,6 +87,10 @@ class Optimizer {
   const Tensor& step_device();                 // i64 scalar there, kept equal to step_count()
   // Adds one to the step count on the device (first thing in a step that reads t).
   void count_step_on_device();
+  // GradScaler's flag for the step being taken (null outside step_unless_found_inf).
+  const float* found_inf() const { return found_inf_.defined() ? found_inf_.data_ptr<float>() : nullptr; }
+  // The fused optimizers' step_unless_found_inf: step() with the flag handed to its kernels.
+  void step_with_flag(const Tensor& found_inf);
   std::size_t group_of(std::size_t i) const { return group_of_[i]; }
   double weight_decay(std::size_t group) const { return groups_[group].weight_decay.value(); }
 
@@ -88,8 +98,10 @@ class Optimizer {
   // p and g in the state dtype (p a working copy written back after f where it is a half or
   // not contiguous), under no grad; then the step is counted.
   template <class F>
-  void for_each_update(const F& f);
-  void finish_step();
+  void for_each_update(const F& f, bool counted_on_device);
+  // Counts the step: on the host always; on the device too unless the step did (Adam, Adagrad),
+  // once there is a device count (a GradScaler's step makes one, which then skips with it).
+  void finish_step(bool counted_on_device = false);
 
   std::vector<Tensor> params_;
   int64_t step_count_ = 0;
@@ -101,6 +113,7 @@ class Optimizer {
   std::vector<Tensor> lr_device_;
   std::vector<double> lr_written_;
   Tensor step_device_;
+  Tensor found_inf_;
 };
 
 class SGDOptions {
@@ -120,6 +133,7 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SGDOptions options = {});
   SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
   void step() override;
+  void step_unless_found_inf(const Tensor& found_inf) override { step_with_flag(found_inf); }
   SGDOptions options;
 };
 
@@ -147,6 +161,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, AdamOptions options = {});
   Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   void step() override;
+  void step_unless_found_inf(const Tensor& found_inf) override;
   AdamOptions options;
 
  protected:

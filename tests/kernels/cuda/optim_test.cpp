@@ -59,7 +59,7 @@ void fused_step(const Config& c, DType dtype, const std::vector<OptimTensor>& te
   if (c.kind == Kind::sgd) {
     kernels::cuda::sgd_step(dtype, tensors, lr_p, {c.momentum, c.dampening, c.weight_decay, c.nesterov}, stream());
   } else {
-    kernels::cuda::step_count_increment(step_p, stream());
+    kernels::cuda::step_count_increment(step_p, nullptr, stream());
     const optim::AdamOptions d;
     const auto [beta1, beta2] = d.betas();
     kernels::cuda::adam_step(dtype, tensors, lr_p, step_p,
@@ -171,7 +171,11 @@ TEST(CudaOptim, StepCountIncrementsOnTheDevice) {
   VOLT_REQUIRE_CUDA();
   Tensor step = on_gpu(tensor(std::vector<int64_t>{41}));
   for (int i = 0; i < 3; ++i)
-    kernels::cuda::step_count_increment(step.data_ptr<int64_t>(), stream());
+    kernels::cuda::step_count_increment(step.data_ptr<int64_t>(), nullptr, stream());
+  EXPECT_EQ(on_cpu(step).item<int64_t>(), 44);
+  // GradScaler's overflow flag holds the count, on the device.
+  Tensor found = on_gpu(tensor({1.0f}).reshape({}));
+  kernels::cuda::step_count_increment(step.data_ptr<int64_t>(), found.data_ptr<float>(), stream());
   EXPECT_EQ(on_cpu(step).item<int64_t>(), 44);
 }
 

@@ -1,0 +1,66 @@
+// The mixed-precision family on CUDA: unscale-and-check one grid-stride launch per gradient
+// (every thread that meets a non-finite value stores the same 1, so the flag does not depend on
+// the order), and the scale update in one thread.
+#include <cmath>
+
+#include "volt/kernels/amp.h"
+#include "volt/kernels/cuda/device_types.cuh"
+
+namespace volt::kernels::cuda {
+namespace {
+
+template <class T>
+__global__ void unscale_kernel(T* g, int64_t n, const float* inv_scale, float* found_inf) {
+  const acc_t<T> inv = static_cast<acc_t<T>>(*inv_scale);
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    const acc_t<T> v = to_acc(g[i]);
+    if (!isfinite(v)) *found_inf = 1.0f;
+    g[i] = from_value<T>(v * inv);
+  }
+}
+
+__global__ void update_scale_kernel(float* scale, int32_t* growth_tracker, const float* found_inf, double growth_factor,
+                                    double backoff_factor, int64_t growth_interval) {
+  if (*found_inf != 0.0f) {
+    *scale = static_cast<float>(*scale * backoff_factor);
+    *growth_tracker = 0;
+    return;
+  }
+  const int32_t successful = *growth_tracker + 1;
+  if (successful == growth_interval) {
+    const float grown = static_cast<float>(*scale * growth_factor);
+    if (isfinite(grown)) *scale = grown;
+    *growth_tracker = 0;
+  } else {
+    *growth_tracker = successful;
+  }
+}
+
+}  // namespace
+
+void unscale(DType dtype, const std::vector<AmpTensor>& grads, const float* inv_scale, float* found_inf, Stream on) {
+  const cudaStream_t stream = native(on);
+  dispatch_floating(dtype, "cuda unscale", [&]<class T>() {
+    for (const AmpTensor& t : grads) {
+      if (t.n == 0) continue;
+      unscale_kernel<T>
+          <<<grid_for(t.n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(t.data), t.n, inv_scale, found_inf);
+      VOLT_CUDA_CHECK_LAUNCH();
+    }
+  });
+}
+
+void update_scale(float* scale, int32_t* growth_tracker, const float* found_inf, double growth_factor,
+                  double backoff_factor, int64_t growth_interval, Stream on) {
+  update_scale_kernel<<<1, 1, 0, native(on)>>>(scale, growth_tracker, found_inf, growth_factor, backoff_factor,
+                                               growth_interval);
+  VOLT_CUDA_CHECK_LAUNCH();
+}
+
+namespace {
+// Plugs these kernels into the dispatch tables when volt_cuda is linked into a program.
+[[maybe_unused]] const bool registered =
+    (kernels::unscale.cuda = unscale, kernels::update_scale.cuda = update_scale, true);
+}  // namespace
+
+}  // namespace volt::kernels::cuda
