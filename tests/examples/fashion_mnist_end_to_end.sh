@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end: bad numbers on the command line refused, one epoch of the main job on the real
 # data, its files read back by volt (--load --epochs 0) and by the reference safetensors + numpy,
-# and bad weight files refused. Exits 77 (CTest: skipped) when the Fashion-MNIST files are not
+# an epoch at each mixed precision, and bad weight files refused. Exits 77 (CTest: skipped) when the Fashion-MNIST files are not
 # installed, after the flag checks, which need no data.
 set -euo pipefail
 bin=$1
@@ -47,6 +47,7 @@ refuse "missing value for --seed" --seed
 refuse "--threads: must be at least 1, got 0" --threads 0
 refuse "--threads: 'two' is not a whole number" --threads two
 refuse "--flush-denormal: expected on or off, got 'yes'" --flush-denormal yes
+refuse "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '8'" --precision 8
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
@@ -78,6 +79,18 @@ a, b = (json.load(open(p))["test_accuracy"] for p in sys.argv[1:3])
 sys.exit(0 if a == b else f"--load --epochs 0 gave {b}, training ended at {a}")
 PY
 python3 "$src/scripts/check_fashion_mnist_model.py" "$out/run/model.safetensors" "$data" --expect "$accuracy"
+
+# Each mixed precision trains an epoch to the same standard, and its weights stay f32: the
+# numpy forward reads them as PyTorch would and gets the accuracy volt reported.
+for precision in bf16-mixed 16-mixed; do
+  "$bin" --epochs 1 --seed 3 --threads 2 --precision "$precision" --out "$out/$precision" \
+    --summary-json "$out/$precision.json" >"$out/$precision.log"
+  acc=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['test_accuracy'])" "$out/$precision.json")
+  python3 -c "import sys; a=float(sys.argv[1]); sys.exit(0 if a >= 0.78 else 1)" "$acc" ||
+    { echo "one epoch at $precision reached only $acc"; exit 1; }
+  grep -q "precision $precision" "$out/$precision.log" || { echo "the log does not name $precision"; exit 1; }
+done
+python3 "$src/scripts/check_fashion_mnist_model.py" "$out/16-mixed/model.safetensors" "$data"
 
 # Bad weight files: an error and a non-zero exit, no crash.
 head -c 100 "$out/run/model.safetensors" >"$out/truncated.safetensors"
