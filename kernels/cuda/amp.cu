@@ -1,23 +1,30 @@
-// The mixed-precision family on CUDA: unscale-and-check one grid-stride launch per gradient
-// (every thread that meets a non-finite value stores the same 1, so the flag does not depend on
-// the order), and the scale update in one thread.
+// The mixed-precision family on CUDA: unscale-and-check over all the gradients of a dtype in
+// one multi-tensor launch (kernels/cuda/multi_tensor.cuh), and the scale update in one thread.
 #include <cmath>
 
 #include "volt/kernels/amp.h"
 #include "volt/kernels/cuda/device_types.cuh"
+#include "volt/kernels/cuda/multi_tensor.cuh"
 
 namespace volt::kernels::cuda {
 namespace {
 
+// g = g·inv_scale; a non-finite g sets the flag (every such thread stores the same 1, so the
+// flag does not depend on the order).
 template <class T>
-__global__ void unscale_kernel(T* g, int64_t n, const float* inv_scale, float* found_inf) {
-  const acc_t<T> inv = static_cast<acc_t<T>>(*inv_scale);
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    const acc_t<T> v = to_acc(g[i]);
+struct UnscaleUpdate {
+  const float* inv_scale;
+  float* found_inf;
+
+  __device__ bool skipped() const { return false; }
+  __device__ acc_t<T> scalars() const { return static_cast<acc_t<T>>(*inv_scale); }
+  __device__ void operator()(acc_t<T> inv, const AmpTensor& t, int64_t j) const {
+    T* g = static_cast<T*>(t.data);
+    const acc_t<T> v = to_acc(g[j]);
     if (!isfinite(v)) *found_inf = 1.0f;
-    g[i] = from_value<T>(v * inv);
+    g[j] = from_value<T>(v * inv);
   }
-}
+};
 
 __global__ void update_scale_kernel(float* scale, int32_t* growth_tracker, const float* found_inf, double growth_factor,
                                     double backoff_factor, int64_t growth_interval) {
@@ -41,12 +48,7 @@ __global__ void update_scale_kernel(float* scale, int32_t* growth_tracker, const
 void unscale(DType dtype, const std::vector<AmpTensor>& grads, const float* inv_scale, float* found_inf, Stream on) {
   const cudaStream_t stream = native(on);
   dispatch_floating(dtype, "cuda unscale", [&]<class T>() {
-    for (const AmpTensor& t : grads) {
-      if (t.n == 0) continue;
-      unscale_kernel<T>
-          <<<grid_for(t.n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(t.data), t.n, inv_scale, found_inf);
-      VOLT_CUDA_CHECK_LAUNCH();
-    }
+    multi_tensor::launch(grads, UnscaleUpdate<T>{inv_scale, found_inf}, stream);
   });
 }
 

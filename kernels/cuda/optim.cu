@@ -1,58 +1,20 @@
-// Multi-tensor optimizer updates: one launch updates up to kMaxTensors tensors. Their
-// descriptors travel by value in the kernel's parameter (a __grid_constant__ struct, read in
-// place, not copied per thread), so a step needs no host→device copy of them and a captured
-// CUDA graph replays them as they were. Each block updates one kChunk-element chunk of one
-// tensor; blocks find their tensor by binary search over the tensors' first blocks.
+// The optimizer updates, each over many tensors in one multi-tensor launch
+// (kernels/cuda/multi_tensor.cuh).
 //
 // The formulas are the CPU optimizers' (nn/optim/optimizer.cpp, PyTorch's), operation for
 // operation in the same order and precision (float for f32/f16/bf16 parameters, double for
 // f64), so the two agree to rounding. The learning rate and the step count are read from device
 // memory. f16/bf16 parameters (and their gradients) keep f32 state buffers.
-#include <climits>
-
 #include "volt/core/cuda/runtime.h"
 #include "volt/kernels/cuda/device_types.cuh"
+#include "volt/kernels/cuda/multi_tensor.cuh"
 #include "volt/kernels/optim.h"
 
 namespace volt::kernels::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kChunk = 16 * kThreads;  // elements per block
-// Tensors per launch: the parameter struct stays under the 4 KiB that every CUDA version and
-// architecture accepts for kernel parameters.
-constexpr int kMaxTensors = 48;
-
-struct TensorBatch {
-  OptimTensor tensors[kMaxTensors];
-  int64_t first_block[kMaxTensors + 1];  // tensor i owns blocks [first_block[i], first_block[i + 1])
-  int count;
-};
-static_assert(sizeof(TensorBatch) + 512 <= 4096, "the kernel parameters must fit in 4 KiB");
-
 __device__ __forceinline__ float square_root(float x) { return sqrtf(x); }
 __device__ __forceinline__ double square_root(double x) { return sqrt(x); }
-
-template <class P, class Update>
-__global__ void __launch_bounds__(kThreads)
-    multi_tensor_kernel(const __grid_constant__ TensorBatch batch, const Update update) {
-  if (update.args.found_inf && *update.args.found_inf != 0.0f) return;  // GradScaler found an overflow
-  const int64_t block = blockIdx.x;
-  int lo = 0, hi = batch.count - 1;  // the last tensor whose first block is <= this block
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (batch.first_block[mid] <= block)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  const OptimTensor& t = batch.tensors[lo];
-  const int64_t begin = (block - batch.first_block[lo]) * kChunk;
-  const int64_t end = begin + kChunk < t.n ? begin + kChunk : t.n;
-  const auto scalars = update.scalars();
-  for (int64_t j = begin + threadIdx.x; j < end; j += kThreads)
-    update(scalars, t, j);
-}
 
 // p, g and the state in the parameter's compute type A.
 template <class P>
@@ -60,6 +22,8 @@ struct SgdUpdate {
   using A = acc_t<P>;
   SgdArgs args;
   const double* lr;
+
+  __device__ bool skipped() const { return args.found_inf && *args.found_inf != 0.0f; }
 
   struct Scalars {
     A neg_lr, weight_decay, momentum, one_minus_dampening;
@@ -90,6 +54,8 @@ struct AdamUpdate {
   AdamArgs args;
   const double* lr;
   const int64_t* step;
+
+  __device__ bool skipped() const { return args.found_inf && *args.found_inf != 0.0f; }
 
   struct Scalars {
     A decay, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2, inv_bias2_sqrt, eps, neg_step_size;
@@ -132,35 +98,12 @@ struct AdamUpdate {
   }
 };
 
-// Launches the update make.operator()<P>() returns over the tensors, kMaxTensors (or 2^31 - 1
-// blocks) at a time.
+// Launches the update make.operator()<P>() returns over the tensors.
 template <class Make>
 void launch(const char* op, DType dtype, const std::vector<OptimTensor>& tensors, const Make& make,
             cudaStream_t stream) {
-  dispatch_floating(dtype, op, [&]<class P>() {
-    const auto update = make.template operator()<P>();
-    using Update = std::remove_const_t<decltype(update)>;
-    TensorBatch batch{};
-    int64_t blocks = 0;
-    auto flush = [&] {
-      if (batch.count == 0) return;
-      batch.first_block[batch.count] = blocks;
-      multi_tensor_kernel<P, Update><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(batch, update);
-      VOLT_CUDA_CHECK_LAUNCH();
-      batch.count = 0;
-      blocks = 0;
-    };
-    for (const OptimTensor& t : tensors) {
-      if (t.n == 0) continue;
-      const int64_t need = (t.n + kChunk - 1) / kChunk;
-      if (batch.count == kMaxTensors || blocks + need > INT_MAX) flush();
-      batch.tensors[batch.count] = t;
-      batch.first_block[batch.count] = blocks;
-      ++batch.count;
-      blocks += need;
-    }
-    flush();
-  });
+  dispatch_floating(dtype, op,
+                    [&]<class P>() { multi_tensor::launch(tensors, make.template operator()<P>(), stream); });
 }
 
 __global__ void increment_kernel(int64_t* step, const float* found_inf) {
