@@ -22,7 +22,7 @@
 #include "volt/nn/init.h"
 #include "volt/nn/module.h"
 #include "volt/nn/modules.h"
-#include "volt/nn/amp/grad_scaler.h"
+#include "volt/nn/optim/grad_scaler.h"
 #include "volt/nn/optim/optimizer.h"
 #include "volt/nn/optim/scheduler.h"
 #include "volt/nn/serialize.h"

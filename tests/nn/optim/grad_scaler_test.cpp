@@ -2,7 +2,7 @@
 // overflowing steps (scale after each update, skipped steps leave parameters and optimizer
 // state alone), the same run without a scaler on the finite steps only, and PyTorch 2.15's
 // parameters for that script; unscale_ before clipping; the refusals; state_dict round trip.
-#include "volt/nn/amp/grad_scaler.h"
+#include "volt/nn/optim/grad_scaler.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include "test_support.h"
 #include "volt/volt.h"
 
-namespace volt::amp {
+namespace volt::optim {
 namespace {
 
 using volt::testing::expect_error;
@@ -28,9 +28,9 @@ Tensor loss_for(const Tensor& p, double k) {
   return mul(sum(mul(tensor({1.0, 0.5, -1.0}), mul(p, p))), k);
 }
 
-std::unique_ptr<optim::Optimizer> make(const std::string& kind, const Tensor& p) {
-  if (kind == "sgd") return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions(0.1).momentum(0.9));
-  return std::make_unique<optim::Adam>(std::vector<Tensor>{p}, optim::AdamOptions(0.1));
+std::unique_ptr<Optimizer> make(const std::string& kind, const Tensor& p) {
+  if (kind == "sgd") return std::make_unique<SGD>(std::vector<Tensor>{p}, SGDOptions(0.1).momentum(0.9));
+  return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions(0.1));
 }
 
 TEST(GradScaler, FollowsTheScriptedSequence) {
@@ -78,7 +78,7 @@ TEST(GradScaler, FollowsTheScriptedSequence) {
 
 TEST(GradScaler, UnscaleBeforeClippingAndItsOrderRules) {
   Tensor p = tensor({3.0, 4.0}).requires_grad_(true);
-  optim::SGD opt({p}, 1.0);
+  SGD opt({p}, 1.0);
   GradScaler scaler(1024.0);
   scaler.scale(sum(mul(p, p))).backward();  // grad 2p = (6, 8), scaled by 1024
   EXPECT_EQ(p.grad().to_vector<float>(), (std::vector<float>{6144.0f, 8192.0f}));
@@ -101,7 +101,7 @@ TEST(GradScaler, UnscaleBeforeClippingAndItsOrderRules) {
 
 TEST(GradScaler, TheOtherOptimizersReadTheFlagOnce) {
   Tensor p = tensor({1.0, 2.0}).requires_grad_(true);
-  optim::RMSprop opt({p}, optim::RMSpropOptions(0.1));
+  RMSprop opt({p}, RMSpropOptions(0.1));
   GradScaler scaler;
   scaler.scale(loss_for(p, kInf)).backward();
   scaler.step(opt);
@@ -112,7 +112,7 @@ TEST(GradScaler, TheOtherOptimizersReadTheFlagOnce) {
 
 TEST(GradScaler, StateDictRoundTripAndDisabled) {
   Tensor p = tensor({1.0}).requires_grad_(true);
-  optim::SGD opt({p}, 0.1);
+  SGD opt({p}, 0.1);
   GradScaler scaler(4.0, 2.0, 0.5, 3);
   scaler.scale(sum(p)).backward();
   scaler.step(opt);
@@ -139,4 +139,4 @@ TEST(GradScaler, StateDictRoundTripAndDisabled) {
 }
 
 }  // namespace
-}  // namespace volt::amp
+}  // namespace volt::optim

@@ -1,4 +1,4 @@
-#include "volt/nn/amp/grad_scaler.h"
+#include "volt/nn/optim/grad_scaler.h"
 
 #include <cmath>
 #include <string>
@@ -7,7 +7,7 @@
 #include "volt/autograd/ops.h"
 #include "volt/kernels/amp.h"
 
-namespace volt::amp {
+namespace volt::optim {
 
 GradScaler::GradScaler(double init_scale, double growth_factor, double backoff_factor, int64_t growth_interval,
                        bool enabled)
@@ -43,7 +43,7 @@ Tensor GradScaler::scale(const Tensor& outputs) {
   return mul(outputs, scale_);
 }
 
-void GradScaler::unscale_(optim::Optimizer& optimizer) {
+void GradScaler::unscale_(Optimizer& optimizer) {
   if (!enabled_) return;
   PerOptimizer& state = per_optimizer_[&optimizer];
   VOLT_CHECK(!state.unscaled, "GradScaler.unscale_: already called on this optimizer since the last update()");
@@ -74,7 +74,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
   state.unscaled = true;
 }
 
-void GradScaler::step(optim::Optimizer& optimizer) {
+void GradScaler::step(Optimizer& optimizer) {
   if (!enabled_) return optimizer.step();
   PerOptimizer& state = per_optimizer_[&optimizer];
   VOLT_CHECK(!state.stepped, "GradScaler.step: already called on this optimizer since the last update()");
@@ -143,4 +143,4 @@ void GradScaler::load_state_dict(const nn::StateDict& state) {
   }
 }
 
-}  // namespace volt::amp
+}  // namespace volt::optim

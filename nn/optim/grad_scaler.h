@@ -21,7 +21,7 @@
 #include "volt/nn/module.h"
 #include "volt/nn/optim/optimizer.h"
 
-namespace volt::amp {
+namespace volt::optim {
 
 class GradScaler {
  public:
@@ -34,9 +34,9 @@ class GradScaler {
   Tensor scale(const Tensor& outputs);
   // Divides the optimizer's gradients by the scale in place and records, on the device, whether
   // any was inf or NaN. At most once per optimizer between update() calls.
-  void unscale_(optim::Optimizer& optimizer);
+  void unscale_(Optimizer& optimizer);
   // unscale_ (unless done) and the optimizer's step, skipped on the device after an overflow.
-  void step(optim::Optimizer& optimizer);
+  void step(Optimizer& optimizer);
   // The next scale from this step's overflow flags (or new_scale, if given).
   void update(std::optional<double> new_scale = std::nullopt);
 
@@ -62,7 +62,12 @@ class GradScaler {
   int64_t growth_interval_;
   Tensor scale_;           // f32 scalar, once a device is known
   Tensor growth_tracker_;  // i32 scalar
-  std::map<const optim::Optimizer*, PerOptimizer> per_optimizer_;
+  std::map<const Optimizer*, PerOptimizer> per_optimizer_;
 };
 
+}  // namespace volt::optim
+
+// PyTorch's spelling, torch.amp.GradScaler.
+namespace volt::amp {
+using optim::GradScaler;
 }  // namespace volt::amp
