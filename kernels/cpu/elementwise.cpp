@@ -2,6 +2,9 @@
 // computing with the functors of kernels/elementwise.h in acc_t.
 #include "volt/kernels/elementwise.h"
 
+#include <immintrin.h>
+
+#include "volt/core/thread_pool.h"
 #include "volt/kernels/cpu/loops.h"
 
 namespace volt::kernels {
@@ -89,7 +92,47 @@ void ternary(Ternary op, DType dtype, void* out, const void* a, const void* b, c
   });
 }
 
+namespace {
+
+// f32 ↔ f16 over one contiguous run with the F16C instructions (8 at a time, round to nearest
+// even, as the scalar conversion), split over the threads: autocast's casts of activations and
+// weights. False when the loop is not one contiguous run of those two dtypes.
+bool cast_f16_run(DType out_dtype, void* out, DType in_dtype, const void* in, const StridedLoop& loop) {
+#if defined(__F16C__)
+  const bool to_half = out_dtype == DType::f16 && in_dtype == DType::f32;
+  const bool from_half = out_dtype == DType::f32 && in_dtype == DType::f16;
+  if (!(to_half || from_half) || loop.ndim != 1 || loop.strides[0][0] != 1 || loop.strides[1][0] != 1) return false;
+  const int64_t n = loop.sizes[0];
+  parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+    int64_t i = begin;
+    if (to_half) {
+      const float* src = static_cast<const float*>(in);
+      auto* dst = static_cast<uint16_t*>(out);
+      for (; i + 8 <= end; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+      for (; i < end; ++i)
+        dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+    } else {
+      const auto* src = static_cast<const uint16_t*>(in);
+      float* dst = static_cast<float*>(out);
+      for (; i + 8 <= end; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+      for (; i < end; ++i)
+        dst[i] = _cvtsh_ss(src[i]);
+    }
+  });
+  return true;
+#else
+  (void)out_dtype, (void)out, (void)in_dtype, (void)in, (void)loop;
+  return false;
+#endif
+}
+
+}  // namespace
+
 void cast(DType out_dtype, void* out, DType in_dtype, const void* in, const StridedLoop& loop, Stream) {
+  if (cast_f16_run(out_dtype, out, in_dtype, in, loop)) return;
   dispatch_all(out_dtype, "cast", [&]<class O>() {
     dispatch_all(in_dtype, "cast", [&]<class I>() {
       // Through float for the half types, whose conversions to integers go via float anyway.
