@@ -26,3 +26,4 @@
 #include "volt/nn/optim/optimizer.h"
 #include "volt/nn/optim/scheduler.h"
 #include "volt/nn/serialize.h"
+#include "volt/parallel/distributed_sampler.h"

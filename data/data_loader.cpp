@@ -62,17 +62,31 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, uint64_t epoch)
 }
 
 DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options) {
-  const int64_t n = dataset_.size();
+    : DataLoader(std::move(dataset), options, nullptr) {}
+
+DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options, std::shared_ptr<const Sampler> sampler)
+    : dataset_(std::move(dataset)), options_(options), sampler_(std::move(sampler)) {
+  VOLT_CHECK(!sampler_ || sampler_->dataset_size() == dataset_.size(), "DataLoader: the sampler was made for ",
+             sampler_ ? sampler_->dataset_size() : 0, " samples, the dataset has ", dataset_.size());
+  const int64_t n = sampler_ ? sampler_->size() : dataset_.size();
   const int64_t b = options_.batch_size;
   VOLT_CHECK(b >= 1, "DataLoader: batch_size must be at least 1, got ", b);
-  VOLT_CHECK(n >= 1, "DataLoader: the dataset is empty");
+  VOLT_CHECK(n >= 1, sampler_ ? "DataLoader: the sampler takes no samples" : "DataLoader: the dataset is empty");
   num_batches_ = options_.drop_last ? n / b : n / b + (n % b != 0);  // no n + b - 1: b may be near INT64_MAX
   VOLT_CHECK(num_batches_ >= 1, "DataLoader: drop_last with batch_size ", b, " larger than the dataset (", n,
              " samples) leaves no batch");
 }
 
 std::vector<int64_t> DataLoader::order() const {
+  if (sampler_) {
+    std::vector<int64_t> p = sampler_->indices(epoch_);
+    VOLT_CHECK(static_cast<int64_t>(p.size()) == sampler_->size(), "DataLoader: the sampler gave ", p.size(),
+               " indices for epoch ", epoch_, ", it said ", sampler_->size());
+    for (int64_t i : p)
+      VOLT_CHECK(i >= 0 && i < dataset_.size(), "DataLoader: the sampler gave index ", i, " for a dataset of ",
+                 dataset_.size(), " samples");
+    return p;
+  }
   if (options_.shuffle) return epoch_permutation(dataset_.size(), options_.seed, epoch_);
   std::vector<int64_t> p(static_cast<std::size_t>(dataset_.size()));
   std::iota(p.begin(), p.end(), int64_t{0});

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "volt/data/sampler.h"
 #include "volt/data/tensor_dataset.h"
 
 namespace volt::data {
@@ -43,6 +44,9 @@ class DataLoader {
 
   // Throws if batch_size < 1, the dataset is empty, or drop_last leaves no batch.
   DataLoader(TensorDataset dataset, DataLoaderOptions options = {});
+  // The sampler decides which samples each epoch takes and their order (options.shuffle and
+  // options.seed are then not used); it must be made for a dataset of this size.
+  DataLoader(TensorDataset dataset, DataLoaderOptions options, std::shared_ptr<const Sampler> sampler);
 
   int64_t size() const { return num_batches_; }  // batches per epoch
   int64_t batch_size() const { return options_.batch_size; }
@@ -64,6 +68,7 @@ class DataLoader {
   friend class Iterator;
   TensorDataset dataset_;
   DataLoaderOptions options_;
+  std::shared_ptr<const Sampler> sampler_;
   int64_t num_batches_ = 0;
   uint64_t epoch_ = 0;
 };
