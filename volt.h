@@ -27,3 +27,4 @@
 #include "volt/nn/optim/scheduler.h"
 #include "volt/nn/serialize.h"
 #include "volt/parallel/distributed_sampler.h"
+#include "volt/parallel/process_group.h"

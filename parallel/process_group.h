@@ -1,0 +1,105 @@
+// Process groups, in PyTorch's c10d vocabulary: the ranks of a job and the collectives among
+// them. The MPI backend (this file's ProcessGroupMPI) serves CPU tensors, and CUDA tensors
+// through host copies; every collective is non-blocking underneath and returns a Work whose
+// wait() polls it against the group's timeout, so a stalled or dead peer ends in an error that
+// names the collective rather than in a hang.
+//
+//   parallel::init_process_group("mpi");       // under mpirun -np N (or srun)
+//   Tensor t = ...;
+//   parallel::get_default_group().all_reduce(t, parallel::ReduceOp::avg)->wait();
+//
+// After a collective has failed the ranks cannot finish together: end the job with
+// parallel::abort_job(code) (MPI_Abort), as a program's top-level handler should.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "volt/core/tensor.h"
+
+namespace volt::parallel {
+
+enum class ReduceOp { sum, avg, max };
+
+// A collective in flight (c10d's Work).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool is_completed() = 0;
+  // Returns once the collective is done and its result is in the output tensors. Past the
+  // timeout (the group's, or the one given) it throws a volt::Error naming the collective, its
+  // sequence number, size and dtype; a later wait() may still complete it.
+  virtual void wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
+};
+
+struct ProcessGroupOptions {
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+};
+
+class ProcessGroup {
+ public:
+  ProcessGroup(int rank, int size) : rank_(rank), size_(size) {}
+  virtual ~ProcessGroup() = default;
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  virtual std::string backend() const = 0;
+
+  // In place on every rank: the elementwise sum, mean or max over the ranks (avg: floating
+  // dtypes only).
+  virtual std::shared_ptr<Work> all_reduce(Tensor& tensor, ReduceOp op = ReduceOp::sum) = 0;
+  // root's tensor into every rank's (same shape and dtype everywhere).
+  virtual std::shared_ptr<Work> broadcast(Tensor& tensor, int root = 0) = 0;
+  // outputs[r] = rank r's input, on every rank; outputs holds size() tensors of the input's shape.
+  virtual std::shared_ptr<Work> all_gather(std::vector<Tensor>& outputs, const Tensor& input) = 0;
+  // output = the reduction over ranks of their inputs[rank()]; inputs holds size() tensors of
+  // the output's shape.
+  virtual std::shared_ptr<Work> reduce_scatter(Tensor& output, const std::vector<Tensor>& inputs,
+                                               ReduceOp op = ReduceOp::sum) = 0;
+  virtual std::shared_ptr<Work> barrier() = 0;
+
+ protected:
+  int rank_, size_;
+};
+
+// The MPI backend over a duplicate of MPI_COMM_WORLD (MPI is initialised if it is not yet).
+class ProcessGroupMPI : public ProcessGroup {
+ public:
+  explicit ProcessGroupMPI(ProcessGroupOptions options = {});
+  ~ProcessGroupMPI() override;
+  std::string backend() const override { return "mpi"; }
+
+  std::shared_ptr<Work> all_reduce(Tensor& tensor, ReduceOp op = ReduceOp::sum) override;
+  std::shared_ptr<Work> broadcast(Tensor& tensor, int root = 0) override;
+  std::shared_ptr<Work> all_gather(std::vector<Tensor>& outputs, const Tensor& input) override;
+  std::shared_ptr<Work> reduce_scatter(Tensor& output, const std::vector<Tensor>& inputs,
+                                       ReduceOp op = ReduceOp::sum) override;
+  std::shared_ptr<Work> barrier() override;
+
+  const ProcessGroupOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ProcessGroupOptions options_;
+  uint64_t sequence_ = 0;
+};
+
+// The job's default group. backend: "mpi" (the one so far). Rank and size come from MPI, the
+// launcher's (mpirun, srun) view of the job.
+void init_process_group(const std::string& backend = "mpi", ProcessGroupOptions options = {});
+bool is_initialized();
+ProcessGroup& get_default_group();  // an error before init_process_group
+int get_rank();
+int get_world_size();
+// This rank's index among the ranks on its machine, from the launcher's environment
+// (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID; 0 when neither is set): the GPU it should use.
+int get_local_rank();
+// Frees the default group and finalises MPI if init_process_group started it.
+void destroy_process_group();
+// Ends every rank of the job with `code` (MPI_Abort where MPI is running, else exit).
+[[noreturn]] void abort_job(int code);
+
+}  // namespace volt::parallel

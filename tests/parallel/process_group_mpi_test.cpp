@@ -1,0 +1,136 @@
+// The MPI process group at the world size mpirun gives it (CTest runs it at 1, 2 and 3 ranks):
+// every collective against a reference computed here from what each rank contributes, in every
+// dtype; the refusals; and a peer that arrives late, which the others see as a timeout error
+// naming the collective (and which a later wait still completes).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.h"
+#include "volt/parallel/process_group.h"
+#include "volt/volt.h"
+
+namespace volt::parallel {
+namespace {
+
+using volt::testing::expect_error;
+
+// Rank r's contribution: element i is (r + 1)·(i + 1), so sums, maxima and sources are known.
+Tensor contribution(int rank, int64_t n, DType dtype) {
+  std::vector<double> v;
+  for (int64_t i = 0; i < n; ++i)
+    v.push_back(static_cast<double>((rank + 1) * (i + 1) % 97));
+  return tensor(v, {n}, DType::f64).to(dtype);
+}
+
+const DType kDtypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64, DType::u8};
+
+TEST(ProcessGroupMPI, AllReduceSumAvgMax) {
+  ProcessGroup& pg = get_default_group();
+  const int world = pg.size();
+  for (DType dtype : kDtypes)
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+      if (op == ReduceOp::avg && !is_floating(dtype)) continue;
+      if (dtype == DType::u8 && op == ReduceOp::sum) continue;  // wraps at 256: checked apart below
+      for (int64_t n : {1, 1000}) {
+        Tensor t = contribution(pg.rank(), n, dtype);
+        pg.all_reduce(t, op)->wait();
+        std::vector<double> want(static_cast<std::size_t>(n), 0.0);
+        for (int r = 0; r < world; ++r) {
+          const auto c = contribution(r, n, DType::f64).to_vector<double>();
+          for (std::size_t i = 0; i < want.size(); ++i)
+            want[i] = op == ReduceOp::max ? (r == 0 ? c[i] : std::max(want[i], c[i])) : want[i] + c[i];
+        }
+        if (op == ReduceOp::avg)
+          for (double& w : want)
+            w /= world;
+        EXPECT_TRUE(allclose(t.to(DType::f64), tensor(want, {n}, DType::f64),
+                             is_half(dtype)        ? 1e-2
+                             : dtype == DType::f32 ? 1e-6
+                                                   : 1e-12))
+            << dtype_name(dtype) << " op " << static_cast<int>(op) << " n " << n;
+        EXPECT_EQ(t.dtype(), dtype);
+      }
+    }
+  Tensor flags = tensor(std::vector<bool>{pg.rank() == world - 1, false});
+  pg.all_reduce(flags, ReduceOp::max)->wait();
+  EXPECT_EQ(flags.to_vector<bool>(), (std::vector<bool>{true, false}));
+}
+
+TEST(ProcessGroupMPI, BroadcastAllGatherReduceScatterBarrier) {
+  ProcessGroup& pg = get_default_group();
+  const int world = pg.size(), rank = pg.rank();
+  for (DType dtype : kDtypes) {
+    const int root = world - 1;
+    Tensor b = contribution(rank, 33, dtype);
+    pg.broadcast(b, root)->wait();
+    EXPECT_TRUE(allclose(b.to(DType::f64), contribution(root, 33, dtype).to(DType::f64), 0, 0)) << dtype_name(dtype);
+
+    std::vector<Tensor> gathered;
+    for (int r = 0; r < world; ++r)
+      gathered.push_back(zeros({5}, dtype));
+    pg.all_gather(gathered, contribution(rank, 5, dtype))->wait();
+    for (int r = 0; r < world; ++r)
+      EXPECT_TRUE(allclose(gathered[static_cast<std::size_t>(r)].to(DType::f64),
+                           contribution(r, 5, dtype).to(DType::f64), 0, 0))
+          << dtype_name(dtype) << " from rank " << r;
+
+    if (dtype == DType::u8) continue;
+    std::vector<Tensor> inputs;  // input j of rank r: contribution(r + j)
+    for (int j = 0; j < world; ++j)
+      inputs.push_back(contribution(rank + j, 4, dtype));
+    Tensor out = zeros({4}, dtype);
+    pg.reduce_scatter(out, inputs, ReduceOp::sum)->wait();
+    Tensor want = zeros({4}, DType::f64);
+    for (int r = 0; r < world; ++r)
+      want = add(want, contribution(r + rank, 4, DType::f64));  // every rank's input[rank]
+    EXPECT_TRUE(allclose(out.to(DType::f64), want, is_half(dtype) ? 1e-2 : 0, 0)) << dtype_name(dtype);
+  }
+  pg.barrier()->wait();
+}
+
+TEST(ProcessGroupMPI, RefusesWhatCannotWork) {
+  ProcessGroup& pg = get_default_group();
+  Tensor ints = tensor(std::vector<int64_t>{1, 2});
+  expect_error([&] { pg.all_reduce(ints, ReduceOp::avg); }, {"all_reduce: avg needs a floating tensor"});
+  Tensor t = zeros({2});
+  expect_error([&] { pg.broadcast(t, pg.size()); }, {"broadcast: root", "is not a rank"});
+  std::vector<Tensor> too_few;
+  expect_error([&] { pg.all_gather(too_few, t); }, {"all_gather: 0 outputs for"});
+  expect_error([] { init_process_group("mpi"); }, {"already initialised"});
+  expect_error([] { ProcessGroupMPI bad({.timeout = std::chrono::milliseconds(0)}); }, {"timeout must be positive"});
+}
+
+TEST(ProcessGroupMPI, ALatePeerIsATimeoutThatNamesTheCollective) {
+  ProcessGroupMPI pg({.timeout = std::chrono::milliseconds(300)});
+  if (pg.size() < 2) GTEST_SKIP() << "needs two ranks";
+  Tensor t = ones({8});
+  if (pg.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // stalls past the timeout
+  auto work = pg.all_reduce(t);
+  if (pg.rank() != 1) {
+    expect_error([&] { work->wait(); },
+                 {"all_reduce #1 (f32, 8 elements) on rank", "did not complete within 300 ms", "abort_job"});
+  }
+  work->wait(std::chrono::seconds(30));  // the late rank arrives: the collective completes after all
+  EXPECT_EQ(t.to_vector<float>()[0], static_cast<float>(pg.size()));
+}
+
+}  // namespace
+}  // namespace volt::parallel
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  volt::parallel::init_process_group("mpi");
+  // Only rank 0 prints the report; every rank's result decides the exit code.
+  if (volt::parallel::get_rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int result = RUN_ALL_TESTS();
+  volt::parallel::get_default_group().barrier()->wait();
+  volt::parallel::destroy_process_group();
+  return result;
+}
