@@ -120,17 +120,3 @@ TEST(ProcessGroupMPI, ALatePeerIsATimeoutThatNamesTheCollective) {
 
 }  // namespace
 }  // namespace volt::parallel
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  volt::parallel::init_process_group("mpi");
-  // Only rank 0 prints the report; every rank's result decides the exit code.
-  if (volt::parallel::get_rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int result = RUN_ALL_TESTS();
-  volt::parallel::get_default_group().barrier()->wait();
-  volt::parallel::destroy_process_group();
-  return result;
-}
