@@ -3,11 +3,16 @@
 //
 //   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
-//                 [--precision 32-true|16-mixed|bf16-mixed] [--threads N] [--flush-denormal on|off]
+//                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp] [--threads N]
+//                 [--flush-denormal on|off]
 //                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
 //
 // Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
 // fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
+//
+// --strategy ddp, under mpirun -np N: each rank trains on its shard of every epoch
+// (DistributedSampler) with DistributedDataParallel averaging the gradients, so the global batch
+// is N × --batch-size; rank 0 alone prints and writes the files.
 #include "volt/data/fashion_mnist.h"
 
 #include <unistd.h>
@@ -47,6 +52,7 @@ struct Options {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "32-true";  // Lightning's names
+  std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
   std::string data = data::default_fashion_mnist_dir();
@@ -68,6 +74,8 @@ const char* kUsage =
     "  --precision P        32-true, 16-mixed (f16 autocast and a GradScaler) or bf16-mixed\n"
     "                       (bf16 autocast); 32, 16 and bf16 too (default 32-true). The\n"
     "                       weights stay f32, and so does model.safetensors\n"
+    "  --strategy S         auto (one process) or ddp (under mpirun -np N: N ranks, each on its\n"
+    "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
     "  --threads N          CPU threads (default $VOLT_NUM_THREADS, else the CPUs this\n"
     "                       process may run on); a fixed count gives bitwise-identical runs\n"
     "  --flush-denormal on|off  flush subnormal floats to zero on the CPU, as\n"
@@ -137,7 +145,10 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
       o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
-    else if (flag == "--precision") {
+    else if (flag == "--strategy") {
+      VOLT_CHECK(value == "auto" || value == "ddp", "--strategy: expected auto or ddp, got '", value, "'");
+      o.strategy = value;
+    } else if (flag == "--precision") {
       o.precision = value == "32" ? "32-true" : value == "16" ? "16-mixed" : value == "bf16" ? "bf16-mixed" : value;
       VOLT_CHECK(o.precision == "32-true" || o.precision == "16-mixed" || o.precision == "bf16-mixed",
                  "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '", value, "'");
@@ -237,7 +248,7 @@ Evaluation evaluate(Net& net, data::DataLoader& loader, Device device, std::opti
 class Progress {
  public:
   Progress(int64_t epoch, int64_t epochs, int64_t total)
-      : on_(isatty(STDOUT_FILENO) != 0), epoch_(epoch), epochs_(epochs), total_(total) {}
+      : on_(isatty(STDOUT_FILENO) != 0 && total > 0), epoch_(epoch), epochs_(epochs), total_(total) {}
   void update(int64_t done, const Tensor& loss_sum) {
     if (!on_ || (done % 25 != 0 && done != total_)) return;
     constexpr int kWidth = 30;
@@ -261,13 +272,22 @@ int run(int argc, char** argv) {
   if (o.threads > 0) set_num_threads(o.threads);
   set_flush_denormal(o.flush_denormal);
   const Device device = pick_device(o.device);
+  const bool distributed = o.strategy == "ddp";
+  if (distributed) parallel::init_process_group("mpi");
+  const int rank = distributed ? parallel::get_rank() : 0, world = distributed ? parallel::get_world_size() : 1;
+  const bool chief = rank == 0;  // prints and writes
 
-  data::DataLoader train_loader(data::FashionMnist(data::Split::train, o.data),
-                                {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed, .drop_last = false});
+  const data::DataLoaderOptions train_options{.batch_size = o.batch_size, .shuffle = true, .seed = o.seed};
+  const data::TensorDataset train_set = data::FashionMnist(data::Split::train, o.data);
+  data::DataLoader train_loader = distributed ? data::DataLoader(train_set, train_options,
+                                                                 std::make_shared<parallel::DistributedSampler>(
+                                                                     train_set.size(), world, rank, true, o.seed))
+                                              : data::DataLoader(train_set, train_options);
   data::DataLoader test_loader(data::FashionMnist(data::Split::test, o.data), {.batch_size = 1000, .shuffle = false});
 
   Generator gen(o.seed);
-  Net net(&gen);
+  const auto net_holder = std::make_shared<Net>(&gen);
+  Net& net = *net_holder;
   if (!o.load.empty()) {
     try {
       net.load_state_dict(nn::load_safetensors(o.load));
@@ -276,29 +296,40 @@ int run(int argc, char** argv) {
     }
   }
   net.to(device);
-  auto optimizer = make_optimizer(o, net.parameters(), weight_decay_given);
+  // DDP starts every rank from rank 0's weights and averages the gradients during backward.
+  std::shared_ptr<parallel::DistributedDataParallel> ddp;
+  if (distributed) ddp = std::make_shared<parallel::DistributedDataParallel>(net_holder);
+  nn::Module& model = ddp ? static_cast<nn::Module&>(*ddp) : net;
+  auto optimizer = make_optimizer(o, model.parameters(), weight_decay_given);
   const std::optional<DType> half = autocast_dtype(o.precision);
   // f16's narrow range needs loss scaling; bf16 has f32's and goes without (as Lightning).
   amp::GradScaler scaler(65536.0, 2.0, 0.5, 2000, /*enabled=*/o.precision == "16-mixed");
 
-  std::filesystem::create_directories(o.out);
-  std::ofstream metrics(o.out + "/metrics.csv");
-  VOLT_CHECK(metrics.good(), "cannot write ", o.out, "/metrics.csv");
-  metrics << "epoch,train_loss,test_loss,test_accuracy,samples_per_second,train_seconds\n";
+  std::ofstream metrics;
+  if (chief) {
+    std::filesystem::create_directories(o.out);
+    metrics.open(o.out + "/metrics.csv");
+    VOLT_CHECK(metrics.good(), "cannot write ", o.out, "/metrics.csv");
+    metrics << "epoch,train_loss,test_loss,test_accuracy,samples_per_second,train_seconds\n";
+  }
+  // Only rank 0 speaks; the others' output goes nowhere.
+  std::ostream silent(nullptr);
+  std::ostream& out = chief ? std::cout : silent;
 
-  std::cout << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
-            << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer
-            << " lr " << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs, precision " << o.precision
-            << "\n";
+  out << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
+      << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer << " lr "
+      << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs, precision " << o.precision;
+  if (distributed) out << ", ddp over " << world << " ranks (global batch " << world * o.batch_size << ")";
+  out << "\n";
 
   Evaluation eval = evaluate(net, test_loader, device, half);
   double train_seconds = 0, samples_per_second = 0;
   if (o.epochs == 0)
-    std::cout << "test loss " << std::fixed << std::setprecision(4) << eval.loss << "  test accuracy " << eval.accuracy
-              << "\n";
+    out << "test loss " << std::fixed << std::setprecision(4) << eval.loss << "  test accuracy " << eval.accuracy
+        << "\n";
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     net.train();
-    Progress progress(epoch, o.epochs, train_loader.size());
+    Progress progress(epoch, o.epochs, chief ? train_loader.size() : 0);
     Tensor loss_sum = zeros({}, TensorOptions(DType::f32).device(device));
     int64_t steps = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -306,7 +337,7 @@ int run(int argc, char** argv) {
       Tensor loss;
       {
         const AutocastGuard autocast(device.type, half, half.has_value());
-        loss = cross_entropy(net(b.images.to(device)), b.labels.to(device));  // f32 under autocast
+        loss = cross_entropy(model(b.images.to(device)), b.labels.to(device));  // f32 under autocast
       }
       optimizer->zero_grad();
       scaler.scale(loss).backward();  // without a scaler: loss.backward()
@@ -321,17 +352,20 @@ int run(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.finish();
     train_seconds += seconds;
-    samples_per_second = static_cast<double>(train_loader.dataset_size()) / seconds;
+    samples_per_second = static_cast<double>(train_loader.dataset_size()) / seconds;  // all ranks'
+    if (distributed) parallel::get_default_group().all_reduce(loss_sum, parallel::ReduceOp::avg)->wait();
     const double train_loss = loss_sum.item<double>() / static_cast<double>(steps);
     eval = evaluate(net, test_loader, device, half);
-    std::cout << "epoch " << epoch << '/' << o.epochs << std::fixed << std::setprecision(4) << "  train loss "
-              << train_loss << "  test loss " << eval.loss << "  test accuracy " << eval.accuracy << "  "
-              << std::setprecision(0) << samples_per_second << " samples/s\n";
-    metrics << epoch << ',' << train_loss << ',' << eval.loss << ',' << eval.accuracy << ',' << samples_per_second
-            << ',' << seconds << '\n'
-            << std::flush;
+    out << "epoch " << epoch << '/' << o.epochs << std::fixed << std::setprecision(4) << "  train loss " << train_loss
+        << "  test loss " << eval.loss << "  test accuracy " << eval.accuracy << "  " << std::setprecision(0)
+        << samples_per_second << " samples/s\n";
+    if (chief)
+      metrics << epoch << ',' << train_loss << ',' << eval.loss << ',' << eval.accuracy << ',' << samples_per_second
+              << ',' << seconds << '\n'
+              << std::flush;
   }
 
+  if (!chief) return 0;
   nn::save_safetensors(o.out + "/model.safetensors", net.state_dict(), {{"format", "pt"}});
   nn::save_safetensors(o.out + "/optimizer.safetensors", optimizer->state_dict(),
                        {{"optimizer", o.optimizer}, {"epochs", std::to_string(o.epochs)}});
@@ -340,10 +374,11 @@ int run(int argc, char** argv) {
   if (!o.summary_json.empty()) {
     const nlohmann::json summary = {
         {"epochs", o.epochs},     {"precision", o.precision},       {"test_accuracy", eval.accuracy},
-        {"test_loss", eval.loss}, {"train_seconds", train_seconds}, {"samples_per_second", samples_per_second}};
-    std::ofstream out(o.summary_json);
-    VOLT_CHECK(out.good(), "cannot write ", o.summary_json);
-    out << summary.dump(2) << '\n';
+        {"test_loss", eval.loss}, {"train_seconds", train_seconds}, {"samples_per_second", samples_per_second},
+        {"world_size", world}};
+    std::ofstream file(o.summary_json);
+    VOLT_CHECK(file.good(), "cannot write ", o.summary_json);
+    file << summary.dump(2) << '\n';
   }
   return 0;
 }
@@ -355,6 +390,8 @@ int main(int argc, char** argv) {
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "fashion_mnist: error: " << e.what() << '\n';
+    // The other ranks of a ddp job would wait for this one in their next collective: end them.
+    if (parallel::is_initialized() && parallel::get_world_size() > 1) parallel::abort_job(1);
     return 1;
   }
 }

@@ -48,6 +48,7 @@ refuse "--threads: must be at least 1, got 0" --threads 0
 refuse "--threads: 'two' is not a whole number" --threads two
 refuse "--flush-denormal: expected on or off, got 'yes'" --flush-denormal yes
 refuse "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '8'" --precision 8
+refuse "--strategy: expected auto or ddp, got 'dp'" --strategy dp
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
@@ -91,6 +92,20 @@ for precision in bf16-mixed 16-mixed; do
   grep -q "precision $precision" "$out/$precision.log" || { echo "the log does not name $precision"; exit 1; }
 done
 python3 "$src/scripts/check_fashion_mnist_model.py" "$out/16-mixed/model.safetensors" "$data"
+
+# DistributedDataParallel over two ranks: an epoch to the same standard, rank 0's files.
+if command -v mpirun >/dev/null; then
+  mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np 2 \
+    "$bin" --strategy ddp --epochs 1 --seed 3 --threads 1 --out "$out/ddp" --summary-json "$out/ddp.json" \
+    >"$out/ddp.log" 2>&1 || { echo "the 2-rank ddp run failed:"; cat "$out/ddp.log"; exit 1; }
+  python3 - "$out/ddp.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["world_size"] == 2 and s["test_accuracy"] >= 0.78 else f"ddp over 2 ranks: {s}")
+PY
+  grep -q "ddp over 2 ranks (global batch 128)" "$out/ddp.log" || { echo "the ddp log does not say so"; exit 1; }
+  python3 "$src/scripts/check_fashion_mnist_model.py" "$out/ddp/model.safetensors" "$data"
+fi
 
 # Bad weight files: an error and a non-zero exit, no crash.
 head -c 100 "$out/run/model.safetensors" >"$out/truncated.safetensors"
