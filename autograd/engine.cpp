@@ -125,8 +125,7 @@ void run(const std::vector<Node*>& roots, const std::vector<Tensor>& seeds, bool
           for (std::size_t slot : it->second)
             (*captured)[slot] = grad;
       }
-      const bool accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;
-      if (!captures || !accumulator) {
+      if (!captures || dynamic_cast<AccumulateGrad*>(node) == nullptr) {  // grad() runs no accumulator
         input_grads = node->apply(grad);
         if (!retain_graph) node->release();
       }

@@ -54,12 +54,24 @@ const char* op_name(ReduceOp op) { return op == ReduceOp::sum ? "sum" : op == Re
 bool started_mpi = false;  // init_process_group initialised MPI, so it finalises it too
 std::unique_ptr<ProcessGroup> default_group;
 
-// A contiguous CPU buffer with t's values, in `dtype`: what MPI reads and writes.
-Tensor staged(const Tensor& t, DType dtype) {
+// The buffer MPI reads and writes for t: t's own memory when t is a contiguous CPU tensor of
+// `dtype` (the collective then works in place), else a contiguous CPU copy in `dtype`.
+Tensor buffer_for(const Tensor& t, DType dtype) {
+  if (t.device().is_cpu() && t.dtype() == dtype && t.is_contiguous()) return t.detach();
   NoGradGuard no_grad;
-  Tensor c = t.detach().to(Device::cpu()).to(dtype).contiguous();
-  // A fresh buffer even when t is already one: MPI writes into it while t may be read.
-  return c.impl() == t.impl() ? c.clone() : c;
+  return t.detach().to(Device::cpu()).to(dtype).contiguous();
+}
+
+// A finished collective's result in `buf` into `target`: divided by the ranks for avg, copied
+// unless buf is target's own memory (then only target's version moves on, as for any in-place
+// change).
+void deliver(Tensor target, Tensor buf, ReduceOp op, int world) {
+  NoGradGuard no_grad;
+  if (op == ReduceOp::avg) buf.div_(full({}, static_cast<double>(world), buf.dtype()));
+  if (buf.data_ptr() == target.data_ptr())
+    target.bump_version();
+  else
+    target.copy_(buf);
 }
 
 class MpiWork : public Work {
@@ -150,15 +162,11 @@ std::shared_ptr<Work> ProcessGroupMPI::all_reduce(Tensor& tensor, ReduceOp op) {
   VOLT_CHECK(op != ReduceOp::avg || is_floating(tensor.dtype()), "all_reduce: avg needs a floating tensor, got ",
              describe(tensor));
   const DType wire = wire_dtype(tensor.dtype());
-  Tensor buf = staged(tensor, wire);
+  Tensor buf = buffer_for(tensor, wire);
   const std::string what = describe_collective("all_reduce", ++sequence_, tensor, rank(), size()) + ", " + op_name(op);
-  Tensor target = tensor;
   const int world = size();
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf}, [buf, target, op, world]() {
-    NoGradGuard no_grad;
-    Tensor result = op == ReduceOp::avg ? div(buf, full({}, world, buf.dtype())) : buf;
-    Tensor(target).copy_(result);
-  });
+  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf},
+                                        [buf, target = tensor, op, world] { deliver(target, buf, op, world); });
   check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), static_cast<int>(buf.numel()), mpi_type(wire),
                            mpi_op(op, wire), impl_->comm, work->request()),
             what.c_str());
@@ -168,13 +176,10 @@ std::shared_ptr<Work> ProcessGroupMPI::all_reduce(Tensor& tensor, ReduceOp op) {
 std::shared_ptr<Work> ProcessGroupMPI::broadcast(Tensor& tensor, int root) {
   check_tensor("broadcast", tensor);
   VOLT_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " is not a rank of this group of ", size());
-  Tensor buf = staged(tensor, tensor.dtype());
+  Tensor buf = buffer_for(tensor, tensor.dtype());
   const std::string what = describe_collective("broadcast", ++sequence_, tensor, rank(), size());
-  Tensor target = tensor;
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf}, [buf, target]() {
-    NoGradGuard no_grad;
-    Tensor(target).copy_(buf);
-  });
+  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf},
+                                        [buf, target = tensor] { deliver(target, buf, ReduceOp::sum, 1); });
   check_mpi(MPI_Ibcast(buf.data_ptr(), static_cast<int>(buf.nbytes()), MPI_BYTE, root, impl_->comm, work->request()),
             what.c_str());
   return work;
@@ -187,7 +192,7 @@ std::shared_ptr<Work> ProcessGroupMPI::all_gather(std::vector<Tensor>& outputs, 
   for (const Tensor& o : outputs)
     VOLT_CHECK(o.defined() && o.shape() == input.shape() && o.dtype() == input.dtype(), "all_gather: output ",
                o.defined() ? describe(o) : std::string("undefined"), " does not match the input ", describe(input));
-  Tensor in = staged(input, input.dtype());
+  const Tensor in = buffer_for(input, input.dtype());  // only read
   Shape all_shape = input.shape();
   all_shape.insert(all_shape.begin(), size());
   Tensor all = empty(all_shape, input.dtype());
@@ -214,17 +219,13 @@ std::shared_ptr<Work> ProcessGroupMPI::reduce_scatter(Tensor& output, const std:
   VOLT_CHECK(op != ReduceOp::avg || is_floating(output.dtype()), "reduce_scatter: avg needs a floating tensor, got ",
              describe(output));
   const DType wire = wire_dtype(output.dtype());
-  Tensor send = staged(stack(inputs, 0), wire);
+  const Tensor send = buffer_for(stack(inputs, 0), wire);
   Tensor recv = empty(output.shape(), wire);
   const std::string what =
       describe_collective("reduce_scatter", ++sequence_, output, rank(), size()) + ", " + op_name(op);
-  Tensor target = output;
   const int world = size();
-  auto work =
-      std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{send, recv}, [recv, target, op, world]() {
-        NoGradGuard no_grad;
-        Tensor(target).copy_(op == ReduceOp::avg ? div(recv, full({}, world, recv.dtype())) : recv);
-      });
+  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{send, recv},
+                                        [recv, target = output, op, world] { deliver(target, recv, op, world); });
   check_mpi(MPI_Ireduce_scatter_block(send.data_ptr(), recv.data_ptr(), static_cast<int>(recv.numel()), mpi_type(wire),
                                       mpi_op(op, wire), impl_->comm, work->request()),
             what.c_str());

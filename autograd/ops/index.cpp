@@ -57,13 +57,6 @@ int64_t checked_dim(const char* op, const Tensor& x, int64_t dim) {
   return wrap_dim(dim, x.dim(), op);
 }
 
-// A fresh contiguous copy of self, to be added into (the out-of-place forms of the adds).
-Tensor copy_to_add_into(const Tensor& self) {
-  Tensor y = empty(self.shape(), TensorOptions(self.dtype()).device(self.device()));
-  y.copy_(self.detach());
-  return y;
-}
-
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -114,7 +107,7 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   const Tensor sn = narrowed_to(src, index, dim, false);
   const Tensor sc = sn.contiguous(), ic = index.contiguous();
   check_index_values(op, ic, self.size(dim));
-  Tensor y = copy_to_add_into(self);
+  Tensor y = self.detach().clone();  // a contiguous copy to add into
   kernels::launch(kernels::scatter_add, self.device(), self.dtype(), y.data_ptr(), sc.data_ptr(),
                   ic.data_ptr<int64_t>(), layout_of(self.shape(), dim, index.size(dim), true));
   const SavedTensor si(ic);
@@ -168,7 +161,7 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
   const Tensor scaled = alpha == 1.0 ? source : mul(source, alpha);
   const Tensor sc = scaled.contiguous(), ic = index.reshape({-1}).contiguous();
   check_index_values(op, ic, self.size(dim));
-  Tensor y = copy_to_add_into(self);
+  Tensor y = self.detach().clone();  // a contiguous copy to add into
   kernels::launch(kernels::scatter_add, self.device(), self.dtype(), y.data_ptr(), sc.data_ptr(),
                   ic.data_ptr<int64_t>(), layout_of(self.shape(), dim, ic.numel(), false));
   const SavedTensor si(ic);
