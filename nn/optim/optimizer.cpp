@@ -180,8 +180,7 @@ void Optimizer::for_each_update(const F& f, bool counted_on_device) {
     if (!p.grad().defined()) continue;
     const DType dt = state_dtype(p);
     const bool copy = dt != p.dtype() || !p.is_contiguous();
-    Tensor work = copy ? p.to(dt).contiguous() : p;
-    if (copy && work.impl() == p.impl()) work = work.clone();
+    Tensor work = copy ? p.to(dt).contiguous() : p;  // a new tensor whenever copy: to() or contiguous() made it
     f(i, work, p.grad().to(dt));
     if (copy) p.copy_(work);
   }
