@@ -358,7 +358,7 @@ int run(int argc, char** argv) {
     eval = evaluate(net, test_loader, device, half);
     out << "epoch " << epoch << '/' << o.epochs << std::fixed << std::setprecision(4) << "  train loss " << train_loss
         << "  test loss " << eval.loss << "  test accuracy " << eval.accuracy << "  " << std::setprecision(0)
-        << samples_per_second << " samples/s\n";
+        << samples_per_second << " samples/s" << std::endl;  // flushed: a log being followed sees each epoch
     if (chief)
       metrics << epoch << ',' << train_loss << ',' << eval.loss << ',' << eval.accuracy << ',' << samples_per_second
               << ',' << seconds << '\n'

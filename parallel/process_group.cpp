@@ -2,8 +2,13 @@
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -74,10 +79,58 @@ void deliver(Tensor target, Tensor buf, ReduceOp op, int world) {
     target.copy_(buf);
 }
 
+// A collective's identity across ranks, compared in debug mode: kind, dtype, elements, and the
+// reduce op or the root (-1 where neither applies).
+enum class Kind : int64_t { all_reduce, broadcast, all_gather, reduce_scatter, barrier };
+using Fingerprint = std::array<int64_t, 4>;
+
+const char* kind_name(int64_t kind) {
+  static const char* const names[] = {"all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier"};
+  return kind >= 0 && kind < 5 ? names[kind] : "an unknown collective";
+}
+
+std::string describe_fingerprint(const Fingerprint& f) {
+  std::ostringstream s;
+  s << kind_name(f[0]);
+  if (static_cast<Kind>(f[0]) == Kind::barrier) return s.str();
+  s << " (" << dtype_name(static_cast<DType>(f[1])) << ", " << f[2] << " elements";
+  if (static_cast<Kind>(f[0]) == Kind::broadcast)
+    s << ", root " << f[3];
+  else if (f[3] >= 0)
+    s << ", " << op_name(static_cast<ReduceOp>(f[3]));
+  s << ")";
+  return s.str();
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::ostringstream s;
+  s << (ranks.size() == 1 ? "rank " : "ranks ");
+  for (std::size_t i = 0; i < ranks.size(); ++i)
+    s << (i == 0 ? "" : i + 1 == ranks.size() ? " and " : ", ") << ranks[i];
+  return s.str();
+}
+
+// Polls `request` until it completes or `limit` passes; false on the deadline.
+bool poll(MPI_Request* request, std::chrono::milliseconds limit, const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int polls = 0;; ++polls) {
+    int flag = 0;
+    check_mpi(MPI_Test(request, &flag, MPI_STATUS_IGNORE), what);
+    if (flag) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));  // let a stalled peer's core go
+  }
+}
+
 class MpiWork : public Work {
  public:
-  MpiWork(std::string what, std::chrono::milliseconds timeout, std::vector<Tensor> keep, std::function<void()> finish)
-      : what_(std::move(what)), timeout_(timeout), keep_(std::move(keep)), finish_(std::move(finish)) {}
+  MpiWork(std::string what, std::chrono::milliseconds timeout, std::vector<Tensor> keep, std::function<void()> finish,
+          std::function<std::string()> survey)
+      : what_(std::move(what)),
+        timeout_(timeout),
+        keep_(std::move(keep)),
+        finish_(std::move(finish)),
+        survey_(std::move(survey)) {}
 
   MPI_Request* request() { return &request_; }
 
@@ -90,14 +143,12 @@ class MpiWork : public Work {
   }
 
   void wait(std::optional<std::chrono::milliseconds> timeout) override {
+    if (done_) return;
     const auto limit = timeout.value_or(timeout_);
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (int polls = 0; !is_completed(); ++polls) {
-      VOLT_CHECK(std::chrono::steady_clock::now() < deadline, what_, " did not complete within ", limit.count(),
-                 " ms: a peer is stalled, dead or in a different collective (MPI does not say which rank); ",
-                 "the job cannot continue as it is: end it with parallel::abort_job");
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));  // let a stalled peer's core go
-    }
+    if (poll(&request_, limit, what_.c_str())) return complete();
+    const std::string who = survey_ ? survey_() : std::string();
+    VOLT_FAIL(what_, " did not complete within ", limit.count(), " ms", who,
+              "; the job cannot continue as it is: end it with parallel::abort_job");
   }
 
  private:
@@ -111,20 +162,118 @@ class MpiWork : public Work {
   std::chrono::milliseconds timeout_;
   std::vector<Tensor> keep_;  // the buffers MPI reads and writes, alive until it is done
   std::function<void()> finish_;
+  std::function<std::string()> survey_;  // who did not arrive, asked once the timeout has passed
   MPI_Request request_ = MPI_REQUEST_NULL;
   bool done_ = false;
 };
 
 void check_tensor(const char* op, const Tensor& t) { VOLT_CHECK(t.defined(), op, ": the tensor is undefined"); }
 
+constexpr int kSurveyTag = 1;
+
 }  // namespace
 
+// Two duplicates of MPI_COMM_WORLD: `comm` carries the collectives, `control` the debug-mode
+// comparisons and the survey after a timeout, so neither can be mistaken for the other.
 struct ProcessGroupMPI::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm control = MPI_COMM_NULL;
+  int rank = 0, size = 1;
+  ProcessGroupOptions options;
+  uint64_t sequence = 0;
+  std::deque<uint64_t> survey_sent;  // what the survey's sends read, alive until MPI has sent it
+
+  // Numbers the collective, compares it across ranks in debug mode, then posts it.
+  std::shared_ptr<Work> start(Kind kind, const Tensor* t, int64_t op_or_root, std::vector<Tensor> keep,
+                              std::function<void()> finish, const std::function<int(MPI_Request*)>& post) {
+    const uint64_t seq = ++sequence;
+    const Fingerprint fp = {static_cast<int64_t>(kind), t ? static_cast<int64_t>(t->dtype()) : -1, t ? t->numel() : 0,
+                            op_or_root};
+    std::ostringstream what;
+    what << kind_name(fp[0]) << " #" << seq;
+    if (t) what << describe_fingerprint(fp).substr(std::string(kind_name(fp[0])).size());
+    what << " on rank " << rank << " of " << size;
+    if (options.debug) check_same_everywhere(seq, fp, what.str());
+    auto work = std::make_shared<MpiWork>(what.str(), options.timeout, std::move(keep), std::move(finish),
+                                          [this, seq] { return survey(seq); });
+    check_mpi(post(work->request()), what.str().c_str());
+    return work;
+  }
+
+  // Debug mode: every rank's fingerprint of collective #seq, and an error on each rank naming
+  // the first rank whose call differs from rank 0's.
+  void check_same_everywhere(uint64_t seq, const Fingerprint& mine, const std::string& what) {
+    std::vector<int64_t> all(static_cast<std::size_t>(size) * 4);
+    MPI_Request request = MPI_REQUEST_NULL;
+    check_mpi(MPI_Iallgather(mine.data(), 4, MPI_INT64_T, all.data(), 4, MPI_INT64_T, control, &request),
+              "VOLT_DISTRIBUTED_DEBUG's comparison");
+    if (!poll(&request, options.timeout, what.c_str()))
+      VOLT_FAIL("VOLT_DISTRIBUTED_DEBUG: ", what, ": the ranks' comparison did not complete within ",
+                options.timeout.count(), " ms", survey(seq),
+                "; the job cannot continue as it is: end it with parallel::abort_job");
+    auto of = [&](int r) {
+      Fingerprint f;
+      std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(r) * 4, 4, f.begin());
+      return f;
+    };
+    for (int r = 1; r < size; ++r)
+      VOLT_CHECK(of(r) == of(0), "VOLT_DISTRIBUTED_DEBUG: collective #", seq, " differs across ranks: rank 0 calls ",
+                 describe_fingerprint(of(0)), ", rank ", r, " calls ", describe_fingerprint(of(r)),
+                 "; the job cannot continue as it is: end it with parallel::abort_job");
+  }
+
+  // After collective #seq timed out here: tells every other rank so, and listens for up to
+  // min(timeout, 3 s) for theirs (a rank that also waits surveys too). Names the ranks that
+  // said nothing, and those waiting in another collective. Older messages (from a collective
+  // that did complete after all) are ignored.
+  std::string survey(uint64_t seq) {
+    for (int r = 0; r < size; ++r) {
+      if (r == rank) continue;
+      survey_sent.push_back(seq);
+      if (survey_sent.size() > 4096) survey_sent.pop_front();  // long sent: tiny messages go eagerly
+      MPI_Request request = MPI_REQUEST_NULL;
+      check_mpi(MPI_Isend(&survey_sent.back(), 1, MPI_UINT64_T, r, kSurveyTag, control, &request),
+                "the timeout's survey");
+      MPI_Request_free(&request);
+    }
+    std::vector<int64_t> heard(static_cast<std::size_t>(size), -1);  // the collective each rank waits in
+    int answered = 0;
+    const auto window = std::min(options.timeout, std::chrono::milliseconds(3000));
+    const auto deadline = std::chrono::steady_clock::now() + window;
+    while (answered < size - 1 && std::chrono::steady_clock::now() < deadline) {
+      int flag = 0;
+      MPI_Status status;
+      check_mpi(MPI_Iprobe(MPI_ANY_SOURCE, kSurveyTag, control, &flag, &status), "the timeout's survey");
+      if (!flag) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      uint64_t theirs = 0;
+      check_mpi(MPI_Recv(&theirs, 1, MPI_UINT64_T, status.MPI_SOURCE, kSurveyTag, control, MPI_STATUS_IGNORE),
+                "the timeout's survey");
+      if (theirs < seq) continue;  // a collective that completed after its survey
+      int64_t& h = heard[static_cast<std::size_t>(status.MPI_SOURCE)];
+      if (h < 0) ++answered;
+      h = static_cast<int64_t>(theirs);
+    }
+    std::vector<int> missing;
+    std::ostringstream elsewhere;
+    for (int r = 0; r < size; ++r) {
+      const int64_t h = heard[static_cast<std::size_t>(r)];
+      if (r == rank) continue;
+      if (h < 0) missing.push_back(r);
+      if (h > static_cast<int64_t>(seq)) elsewhere << "; rank " << r << " waits in collective #" << h << " instead";
+    }
+    std::ostringstream s;
+    if (!missing.empty()) s << "; " << rank_list(missing) << " did not arrive (stalled, dead or busy elsewhere)";
+    s << elsewhere.str();
+    if (missing.empty() && elsewhere.str().empty())
+      s << "; every rank is waiting in it (the transport between them is stuck)";
+    return s.str();
+  }
 };
 
-ProcessGroupMPI::ProcessGroupMPI(ProcessGroupOptions options)
-    : ProcessGroup(0, 1), impl_(std::make_unique<Impl>()), options_(options) {
+ProcessGroupMPI::ProcessGroupMPI(ProcessGroupOptions options) : ProcessGroup(0, 1), impl_(std::make_unique<Impl>()) {
   VOLT_CHECK(options.timeout.count() > 0, "ProcessGroupMPI: the timeout must be positive");
   int initialised = 0;
   MPI_Initialized(&initialised);
@@ -133,29 +282,26 @@ ProcessGroupMPI::ProcessGroupMPI(ProcessGroupOptions options)
     check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
     started_mpi = true;
   }
-  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &impl_->comm), "MPI_Comm_dup");
-  MPI_Comm_set_errhandler(impl_->comm, MPI_ERRORS_RETURN);
-  int rank = 0, size = 1;
-  MPI_Comm_rank(impl_->comm, &rank);
-  MPI_Comm_size(impl_->comm, &size);
-  rank_ = rank;
-  size_ = size;
+  for (MPI_Comm* c : {&impl_->comm, &impl_->control}) {
+    check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, c), "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
+  }
+  MPI_Comm_rank(impl_->comm, &impl_->rank);
+  MPI_Comm_size(impl_->comm, &impl_->size);
+  impl_->options = options;
+  rank_ = impl_->rank;
+  size_ = impl_->size;
 }
+
+const ProcessGroupOptions& ProcessGroupMPI::options() const { return impl_->options; }
 
 ProcessGroupMPI::~ProcessGroupMPI() {
   int finalised = 0;
   MPI_Finalized(&finalised);
-  if (!finalised && impl_->comm != MPI_COMM_NULL) MPI_Comm_free(&impl_->comm);
+  if (finalised) return;
+  for (MPI_Comm* c : {&impl_->comm, &impl_->control})
+    if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
 }
-
-namespace {
-std::string describe_collective(const char* op, uint64_t seq, const Tensor& t, int rank, int size) {
-  std::ostringstream s;
-  s << op << " #" << seq << " (" << dtype_name(t.dtype()) << ", " << t.numel() << " elements) on rank " << rank
-    << " of " << size;
-  return s.str();
-}
-}  // namespace
 
 std::shared_ptr<Work> ProcessGroupMPI::all_reduce(Tensor& tensor, ReduceOp op) {
   check_tensor("all_reduce", tensor);
@@ -163,26 +309,27 @@ std::shared_ptr<Work> ProcessGroupMPI::all_reduce(Tensor& tensor, ReduceOp op) {
              describe(tensor));
   const DType wire = wire_dtype(tensor.dtype());
   Tensor buf = buffer_for(tensor, wire);
-  const std::string what = describe_collective("all_reduce", ++sequence_, tensor, rank(), size()) + ", " + op_name(op);
   const int world = size();
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf},
-                                        [buf, target = tensor, op, world] { deliver(target, buf, op, world); });
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), static_cast<int>(buf.numel()), mpi_type(wire),
-                           mpi_op(op, wire), impl_->comm, work->request()),
-            what.c_str());
-  return work;
+  MPI_Comm comm = impl_->comm;
+  return impl_->start(
+      Kind::all_reduce, &tensor, static_cast<int64_t>(op), {buf},
+      [buf, target = tensor, op, world] { deliver(target, buf, op, world); },
+      [&](MPI_Request* r) {
+        return MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), static_cast<int>(buf.numel()), mpi_type(wire),
+                              mpi_op(op, wire), comm, r);
+      });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::broadcast(Tensor& tensor, int root) {
   check_tensor("broadcast", tensor);
   VOLT_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " is not a rank of this group of ", size());
   Tensor buf = buffer_for(tensor, tensor.dtype());
-  const std::string what = describe_collective("broadcast", ++sequence_, tensor, rank(), size());
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{buf},
-                                        [buf, target = tensor] { deliver(target, buf, ReduceOp::sum, 1); });
-  check_mpi(MPI_Ibcast(buf.data_ptr(), static_cast<int>(buf.nbytes()), MPI_BYTE, root, impl_->comm, work->request()),
-            what.c_str());
-  return work;
+  MPI_Comm comm = impl_->comm;
+  return impl_->start(
+      Kind::broadcast, &tensor, root, {buf}, [buf, target = tensor] { deliver(target, buf, ReduceOp::sum, 1); },
+      [&](MPI_Request* r) {
+        return MPI_Ibcast(buf.data_ptr(), static_cast<int>(buf.nbytes()), MPI_BYTE, root, comm, r);
+      });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::all_gather(std::vector<Tensor>& outputs, const Tensor& input) {
@@ -196,17 +343,19 @@ std::shared_ptr<Work> ProcessGroupMPI::all_gather(std::vector<Tensor>& outputs, 
   Shape all_shape = input.shape();
   all_shape.insert(all_shape.begin(), size());
   Tensor all = empty(all_shape, input.dtype());
-  const std::string what = describe_collective("all_gather", ++sequence_, input, rank(), size());
   std::vector<Tensor> targets = outputs;
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{in, all}, [all, targets]() {
-    NoGradGuard no_grad;
-    for (std::size_t r = 0; r < targets.size(); ++r)
-      Tensor(targets[r]).copy_(all.select(0, static_cast<int64_t>(r)));
-  });
-  check_mpi(MPI_Iallgather(in.data_ptr(), static_cast<int>(in.nbytes()), MPI_BYTE, all.data_ptr(),
-                           static_cast<int>(in.nbytes()), MPI_BYTE, impl_->comm, work->request()),
-            what.c_str());
-  return work;
+  MPI_Comm comm = impl_->comm;
+  return impl_->start(
+      Kind::all_gather, &input, -1, {in, all},
+      [all, targets]() {
+        NoGradGuard no_grad;
+        for (std::size_t r = 0; r < targets.size(); ++r)
+          Tensor(targets[r]).copy_(all.select(0, static_cast<int64_t>(r)));
+      },
+      [&](MPI_Request* r) {
+        return MPI_Iallgather(in.data_ptr(), static_cast<int>(in.nbytes()), MPI_BYTE, all.data_ptr(),
+                              static_cast<int>(in.nbytes()), MPI_BYTE, comm, r);
+      });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::reduce_scatter(Tensor& output, const std::vector<Tensor>& inputs, ReduceOp op) {
@@ -221,31 +370,64 @@ std::shared_ptr<Work> ProcessGroupMPI::reduce_scatter(Tensor& output, const std:
   const DType wire = wire_dtype(output.dtype());
   const Tensor send = buffer_for(stack(inputs, 0), wire);
   Tensor recv = empty(output.shape(), wire);
-  const std::string what =
-      describe_collective("reduce_scatter", ++sequence_, output, rank(), size()) + ", " + op_name(op);
   const int world = size();
-  auto work = std::make_shared<MpiWork>(what, options_.timeout, std::vector<Tensor>{send, recv},
-                                        [recv, target = output, op, world] { deliver(target, recv, op, world); });
-  check_mpi(MPI_Ireduce_scatter_block(send.data_ptr(), recv.data_ptr(), static_cast<int>(recv.numel()), mpi_type(wire),
-                                      mpi_op(op, wire), impl_->comm, work->request()),
-            what.c_str());
-  return work;
+  MPI_Comm comm = impl_->comm;
+  return impl_->start(
+      Kind::reduce_scatter, &output, static_cast<int64_t>(op), {send, recv},
+      [recv, target = output, op, world] { deliver(target, recv, op, world); },
+      [&](MPI_Request* r) {
+        return MPI_Ireduce_scatter_block(send.data_ptr(), recv.data_ptr(), static_cast<int>(recv.numel()),
+                                         mpi_type(wire), mpi_op(op, wire), comm, r);
+      });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::barrier() {
-  std::ostringstream what;
-  what << "barrier #" << ++sequence_ << " on rank " << rank() << " of " << size();
-  auto work = std::make_shared<MpiWork>(what.str(), options_.timeout, std::vector<Tensor>{}, nullptr);
-  check_mpi(MPI_Ibarrier(impl_->comm, work->request()), "barrier");
-  return work;
+  MPI_Comm comm = impl_->comm;
+  return impl_->start(Kind::barrier, nullptr, -1, {}, nullptr, [&](MPI_Request* r) { return MPI_Ibarrier(comm, r); });
+}
+
+std::chrono::milliseconds ProcessGroupOptions::timeout_from_environment() {
+  const char* v = std::getenv("VOLT_DISTRIBUTED_TIMEOUT");
+  if (!v || !*v) return std::chrono::seconds(30);
+  char* end = nullptr;
+  const double seconds = std::strtod(v, &end);
+  VOLT_CHECK(*end == '\0' && std::isfinite(seconds) && seconds * 1000 >= 1 && seconds < 1e9,
+             "VOLT_DISTRIBUTED_TIMEOUT: expected seconds, a positive number of at least 0.001, got '", v, "'");
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+bool ProcessGroupOptions::debug_from_environment() {
+  const char* v = std::getenv("VOLT_DISTRIBUTED_DEBUG");
+  if (!v || !*v || std::string(v) == "0") return false;
+  VOLT_CHECK(std::string(v) == "1", "VOLT_DISTRIBUTED_DEBUG: expected 0 or 1, got '", v, "'");
+  return true;
 }
 
 // --- the default group ----------------------------------------------------------------------
 
+namespace {
+std::map<std::string, ProcessGroupFactory>& backends() {
+  static std::map<std::string, ProcessGroupFactory> registry = {
+      {"mpi", [](const ProcessGroupOptions& o) { return std::make_unique<ProcessGroupMPI>(o); }}};
+  return registry;
+}
+}  // namespace
+
+void register_backend(const std::string& name, ProcessGroupFactory factory) {
+  VOLT_CHECK(!name.empty() && factory, "register_backend: a backend needs a name and a constructor");
+  backends()[name] = std::move(factory);
+}
+
 void init_process_group(const std::string& backend, ProcessGroupOptions options) {
+  const auto found = backends().find(backend);
+  if (found == backends().end()) {
+    std::string have;
+    for (const auto& entry : backends())
+      have += (have.empty() ? "" : ", ") + entry.first;
+    VOLT_FAIL("init_process_group: unknown backend '", backend, "' (this build has: ", have, ")");
+  }
   VOLT_CHECK(!default_group, "init_process_group: the default process group is already initialised");
-  VOLT_CHECK(backend == "mpi", "init_process_group: unknown backend '", backend, "' (this build has: mpi)");
-  default_group = std::make_unique<ProcessGroupMPI>(options);
+  default_group = found->second(options);
   static const bool finalise_at_exit = [] {
     std::atexit([] { destroy_process_group(); });
     return true;

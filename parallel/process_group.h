@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +37,21 @@ class Work {
 };
 
 struct ProcessGroupOptions {
-  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  // How long a collective may wait for its peers. Past it, each rank that waits asks the others
+  // which collective they are in (for up to min(timeout, 3 s) more) and fails naming those that
+  // did not arrive: a stalled or dead peer ends the job within timeout + 3 s.
+  // Default: 30 s, or VOLT_DISTRIBUTED_TIMEOUT seconds (a positive number, e.g. 2 or 0.5).
+  std::chrono::milliseconds timeout = timeout_from_environment();
+  // Before every collective, the ranks compare its kind, dtype, size and reduce op or root, and
+  // all fail naming the rank that differs (PyTorch's TORCH_DISTRIBUTED_DEBUG=DETAIL): one small
+  // extra collective each. Default: on when VOLT_DISTRIBUTED_DEBUG=1.
+  bool debug = debug_from_environment();
+
+  // VOLT_DISTRIBUTED_DEBUG: unset, empty or 0 is off, 1 is on; anything else is an error naming it.
+  static bool debug_from_environment();
+  // VOLT_DISTRIBUTED_TIMEOUT in milliseconds, 30 s when unset; anything but a positive number
+  // of seconds is an error naming it.
+  static std::chrono::milliseconds timeout_from_environment();
 };
 
 class ProcessGroup {
@@ -78,16 +93,20 @@ class ProcessGroupMPI : public ProcessGroup {
                                        ReduceOp op = ReduceOp::sum) override;
   std::shared_ptr<Work> barrier() override;
 
-  const ProcessGroupOptions& options() const { return options_; }
+  const ProcessGroupOptions& options() const;
 
  private:
-  struct Impl;
+  struct Impl;  // the communicators, the options and the sequence number
   std::unique_ptr<Impl> impl_;
-  ProcessGroupOptions options_;
-  uint64_t sequence_ = 0;
 };
 
-// The job's default group. backend: "mpi" (the one so far). Rank and size come from MPI, the
+// A backend's constructor, for init_process_group(name). The MPI one is built in; the CUDA
+// library registers "nccl" when it is linked.
+using ProcessGroupFactory = std::function<std::unique_ptr<ProcessGroup>(const ProcessGroupOptions&)>;
+void register_backend(const std::string& name, ProcessGroupFactory factory);
+
+// The job's default group. backend: "mpi", or "nccl" where the CUDA library is linked (CUDA
+// tensors; each rank uses the GPU of its local rank). Rank and size come from MPI, the
 // launcher's (mpirun, srun) view of the job.
 void init_process_group(const std::string& backend = "mpi", ProcessGroupOptions options = {});
 bool is_initialized();

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -111,11 +113,103 @@ TEST(ProcessGroupMPI, ALatePeerIsATimeoutThatNamesTheCollective) {
   if (pg.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // stalls past the timeout
   auto work = pg.all_reduce(t);
   if (pg.rank() != 1) {
-    expect_error([&] { work->wait(); },
-                 {"all_reduce #1 (f32, 8 elements) on rank", "did not complete within 300 ms", "abort_job"});
+    expect_error([&] { work->wait(); }, {"all_reduce #1 (f32, 8 elements, sum) on rank",
+                                         "did not complete within 300 ms", "rank 1 did not arrive", "abort_job"});
   }
   work->wait(std::chrono::seconds(30));  // the late rank arrives: the collective completes after all
   EXPECT_EQ(t.to_vector<float>()[0], static_cast<float>(pg.size()));
+}
+
+TEST(ProcessGroupMPI, TheRanksThatDidNotArriveAreNamedAndTheOthersAreNot) {
+  ProcessGroupMPI pg({.timeout = std::chrono::milliseconds(400)});
+  if (pg.size() < 3) GTEST_SKIP() << "needs three ranks";
+  Tensor t = ones({4});
+  const int late = pg.size() - 1;
+  if (pg.rank() == late) std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  auto work = pg.all_reduce(t);
+  if (pg.rank() != late) {
+    try {
+      work->wait();
+      ADD_FAILURE() << "the all_reduce completed without rank " << late;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("; rank " + std::to_string(late) + " did not arrive"), std::string::npos) << m;
+      EXPECT_EQ(m.find("ranks "), std::string::npos) << m;  // the waiting ones are not named with it
+    }
+  }
+  work->wait(std::chrono::seconds(30));
+  pg.barrier()->wait(std::chrono::seconds(30));
+}
+
+TEST(ProcessGroupMPI, DebugModeNamesTheRankWhoseCollectiveDiffers) {
+  ProcessGroupMPI pg({.timeout = std::chrono::seconds(20), .debug = true});
+  Tensor same = ones({6});
+  pg.all_reduce(same, ReduceOp::sum)->wait();  // the same everywhere: passes the comparison
+  EXPECT_EQ(same.to_vector<float>()[0], static_cast<float>(pg.size()));
+  if (pg.size() < 2) GTEST_SKIP() << "needs two ranks";
+  // The last rank reduces 7 elements where the others reduce 6: every rank refuses it before
+  // MPI sees it, and names that rank.
+  Tensor t = ones({pg.rank() == pg.size() - 1 ? 7 : 6});
+  const std::string last = std::to_string(pg.size() - 1);
+  expect_error([&] { pg.all_reduce(t, ReduceOp::sum); }, {"VOLT_DISTRIBUTED_DEBUG: collective #2 differs across ranks",
+                                                          "rank 0 calls all_reduce (f32, 6 elements, sum), rank " +
+                                                              last + " calls all_reduce (f32, 7 elements, sum)"});
+  // A different kind: a broadcast against an all_reduce.
+  Tensor u = ones({3});
+  if (pg.rank() == 0)
+    expect_error([&] { pg.broadcast(u, 0); },
+                 {"rank 0 calls broadcast (f32, 3 elements, root 0), rank 1 calls all_reduce"});
+  else
+    expect_error([&] { pg.all_reduce(u, ReduceOp::max); },
+                 {"differs across ranks", "rank 1 calls all_reduce (f32, 3 elements, max)"});
+}
+
+// An environment variable as it was, put back at the end of the scope.
+class SavedVariable {
+ public:
+  explicit SavedVariable(std::string name) : name_(std::move(name)) {
+    if (const char* v = std::getenv(name_.c_str())) value_ = v;
+  }
+  ~SavedVariable() {
+    if (value_)
+      setenv(name_.c_str(), value_->c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> value_;
+};
+
+TEST(ProcessGroupMPI, DebugModeFromTheEnvironment) {
+  const SavedVariable saved("VOLT_DISTRIBUTED_DEBUG");
+  setenv("VOLT_DISTRIBUTED_DEBUG", "1", 1);
+  EXPECT_TRUE(ProcessGroupOptions::debug_from_environment());
+  EXPECT_TRUE(ProcessGroupOptions{}.debug);
+  setenv("VOLT_DISTRIBUTED_DEBUG", "0", 1);
+  EXPECT_FALSE(ProcessGroupOptions{}.debug);
+  setenv("VOLT_DISTRIBUTED_DEBUG", "yes", 1);
+  expect_error([] { (void)ProcessGroupOptions::debug_from_environment(); },
+               {"VOLT_DISTRIBUTED_DEBUG: expected 0 or 1, got 'yes'"});
+}
+
+TEST(ProcessGroupMPI, TimeoutFromTheEnvironment) {
+  const SavedVariable saved("VOLT_DISTRIBUTED_TIMEOUT");
+  unsetenv("VOLT_DISTRIBUTED_TIMEOUT");
+  EXPECT_EQ(ProcessGroupOptions{}.timeout, std::chrono::seconds(30));
+  setenv("VOLT_DISTRIBUTED_TIMEOUT", "2.5", 1);
+  EXPECT_EQ(ProcessGroupOptions{}.timeout, std::chrono::milliseconds(2500));
+  for (const char* bad : {"0", "-1", "2s", "nan", "0.0001"}) {
+    setenv("VOLT_DISTRIBUTED_TIMEOUT", bad, 1);
+    expect_error([] { (void)ProcessGroupOptions::timeout_from_environment(); },
+                 {"VOLT_DISTRIBUTED_TIMEOUT: expected seconds", std::string("got '") + bad + "'"});
+  }
+}
+
+TEST(ProcessGroupMPI, BackendsAreLookedUpByName) {
+  expect_error([] { init_process_group("gloo"); }, {"unknown backend 'gloo'", "this build has: mpi"});
+  expect_error([] { register_backend("", nullptr); }, {"needs a name and a constructor"});
 }
 
 }  // namespace
