@@ -8,6 +8,7 @@
 #   core          core                            kernels       core, kernels
 #   autograd      core, kernels, autograd         nn            core, kernels, autograd, nn
 #   data          core, data                      parallel      core … nn, data, parallel
+#   parallel/cuda core, core/cuda, kernels … parallel, parallel/cuda
 #   train         core … parallel, train          volt.h        every layer but the CUDA ones
 # kernels/cpu/ headers are the CPU kernels' own: only kernels/cpu/ includes them.
 cmake_minimum_required(VERSION 3.25)
@@ -20,6 +21,7 @@ set(rules
     "autograd/|core kernels autograd"
     "nn/|core kernels autograd nn"
     "data/|core data"
+    "parallel/cuda/|core core/cuda kernels autograd nn data parallel parallel/cuda"
     "parallel/|core kernels autograd nn data parallel"
     "train/|core kernels autograd nn data parallel train"
     "volt.h|core kernels autograd nn data parallel train")

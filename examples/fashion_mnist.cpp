@@ -3,7 +3,9 @@
 //
 //   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
-//                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp] [--threads N]
+//                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp] [--process-group-backend
+//                 auto|mpi|nccl]
+//                 [--threads N]
 //                 [--flush-denormal on|off]
 //                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
 //
@@ -53,6 +55,7 @@ struct Options {
   std::string device = "auto";
   std::string precision = "32-true";  // Lightning's names
   std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI
+  std::string backend = "auto";       // ddp's process group: auto (nccl on a GPU, else mpi), mpi, nccl
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
   std::string data = data::default_fashion_mnist_dir();
@@ -76,6 +79,9 @@ const char* kUsage =
     "                       weights stay f32, and so does model.safetensors\n"
     "  --strategy S         auto (one process) or ddp (under mpirun -np N: N ranks, each on its\n"
     "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
+    "  --process-group-backend B  ddp's collectives: auto (nccl with --device cuda, one GPU\n"
+    "                       per rank; mpi on the CPU), mpi (any device, CUDA through host copies)\n"
+    "                       or nccl (default auto)\n"
     "  --threads N          CPU threads (default $VOLT_NUM_THREADS, else the CPUs this\n"
     "                       process may run on); a fixed count gives bitwise-identical runs\n"
     "  --flush-denormal on|off  flush subnormal floats to zero on the CPU, as\n"
@@ -148,6 +154,10 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
     else if (flag == "--strategy") {
       VOLT_CHECK(value == "auto" || value == "ddp", "--strategy: expected auto or ddp, got '", value, "'");
       o.strategy = value;
+    } else if (flag == "--process-group-backend") {
+      VOLT_CHECK(value == "auto" || value == "mpi" || value == "nccl",
+                 "--process-group-backend: expected auto, mpi or nccl, got '", value, "'");
+      o.backend = value;
     } else if (flag == "--precision") {
       o.precision = value == "32" ? "32-true" : value == "16" ? "16-mixed" : value == "bf16" ? "bf16-mixed" : value;
       VOLT_CHECK(o.precision == "32-true" || o.precision == "16-mixed" || o.precision == "bf16-mixed",
@@ -273,7 +283,7 @@ int run(int argc, char** argv) {
   set_flush_denormal(o.flush_denormal);
   const Device device = pick_device(o.device);
   const bool distributed = o.strategy == "ddp";
-  if (distributed) parallel::init_process_group("mpi");
+  if (distributed) parallel::init_process_group(o.backend != "auto" ? o.backend : device.is_cuda() ? "nccl" : "mpi");
   const int rank = distributed ? parallel::get_rank() : 0, world = distributed ? parallel::get_world_size() : 1;
   const bool chief = rank == 0;  // prints and writes
 

@@ -118,8 +118,8 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
   auto gather = [&](int64_t value) {
     std::vector<Tensor> all;
     for (int r = 0; r < world; ++r)
-      all.push_back(zeros({1}, DType::i64));
-    group_->all_gather(all, tensor(std::vector<int64_t>{value}))->wait();
+      all.push_back(zeros({1}, TensorOptions(DType::i64).device(group_->device())));
+    group_->all_gather(all, tensor(std::vector<int64_t>{value}).to(group_->device()))->wait();
     std::vector<int64_t> out;
     for (const Tensor& t : all)
       out.push_back(t.item<int64_t>());

@@ -294,6 +294,7 @@ ProcessGroupMPI::ProcessGroupMPI(ProcessGroupOptions options) : ProcessGroup(0, 
 }
 
 const ProcessGroupOptions& ProcessGroupMPI::options() const { return impl_->options; }
+std::string ProcessGroupMPI::survey(uint64_t seq) { return impl_->survey(seq); }
 
 ProcessGroupMPI::~ProcessGroupMPI() {
   int finalised = 0;

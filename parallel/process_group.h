@@ -61,6 +61,9 @@ class ProcessGroup {
   int rank() const { return rank_; }
   int size() const { return size_; }
   virtual std::string backend() const = 0;
+  // Where the group's own tensors go (DistributedDataParallel's checks): the CPU for MPI, the
+  // rank's GPU for NCCL.
+  virtual Device device() const { return Device::cpu(); }
 
   // In place on every rank: the elementwise sum, mean or max over the ranks (avg: floating
   // dtypes only).
@@ -94,6 +97,12 @@ class ProcessGroupMPI : public ProcessGroup {
   std::shared_ptr<Work> barrier() override;
 
   const ProcessGroupOptions& options() const;
+
+  // After collective #seq (of this group, or of one over the same ranks that numbers its
+  // collectives the same way: ProcessGroupNCCL) did not complete here in time: asks the other
+  // ranks where they are, for up to min(timeout, 3 s), and says, as "; rank 1 did not arrive
+  // (...)" or "; rank 2 waits in collective #7 instead", what a timeout error should add.
+  std::string survey(uint64_t seq);
 
  private:
   struct Impl;  // the communicators, the options and the sequence number

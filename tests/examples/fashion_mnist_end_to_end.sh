@@ -49,6 +49,7 @@ refuse "--threads: 'two' is not a whole number" --threads two
 refuse "--flush-denormal: expected on or off, got 'yes'" --flush-denormal yes
 refuse "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '8'" --precision 8
 refuse "--strategy: expected auto or ddp, got 'dp'" --strategy dp
+refuse "--process-group-backend: expected auto, mpi or nccl, got 'gloo'" --process-group-backend gloo
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
