@@ -50,8 +50,17 @@ struct DistributedDataParallel::Reducer {
     ready[i] = true;
     const std::size_t b = bucket_of[i];
     if (--waiting[b] > 0) return;
-    // The bucket is complete: its gradients (zeros where a parameter has none) in one buffer.
     NoGradGuard no_grad;
+    if (group->size() == 1) {  // the average over one rank is its own gradient: nothing to send
+      for (std::size_t p : buckets[b])
+        if (!params[p].grad().defined()) params[p].set_grad(zeros_like(params[p]));
+      if (++buckets_started == static_cast<int64_t>(buckets.size())) {
+        in_progress = false;
+        ready.assign(params.size(), false);
+      }
+      return;
+    }
+    // The bucket is complete: its gradients (zeros where a parameter has none) in one buffer.
     std::vector<Tensor> pieces;
     for (std::size_t p : buckets[b]) {
       const Tensor& g = params[p].grad();
@@ -71,12 +80,10 @@ struct DistributedDataParallel::Reducer {
       int64_t at = 0;
       for (std::size_t p : buckets[b]) {
         Tensor& param = params[p];
-        const Tensor avg = flat[b].narrow(0, at, param.numel()).view(param.shape());
+        // The gradient becomes its view of the bucket (PyTorch's gradient_as_bucket_view):
+        // no copy back. The next iteration's bucket is a new buffer.
+        param.set_grad(flat[b].narrow(0, at, param.numel()).view(param.shape()));
         at += param.numel();
-        if (param.grad().defined())
-          param.grad().copy_(avg);
-        else
-          param.set_grad(avg.clone());
       }
     }
     in_progress = false;

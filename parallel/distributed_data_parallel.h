@@ -7,7 +7,9 @@
 // Gradients go into buckets of about bucket_cap_mb (parameters in reverse registration order,
 // roughly the order backward produces them); a bucket's all-reduce starts from the
 // post-accumulate hooks as soon as its last gradient is ready, so communication overlaps the
-// rest of backward; when the last bucket has started, the averaged gradients are written back.
+// rest of backward; when the last bucket has started, each gradient becomes its view of the
+// averaged bucket (PyTorch's gradient_as_bucket_view: nothing is copied back). At world size 1
+// the average is the gradient itself, and nothing is sent.
 //
 //   auto ddp = std::make_shared<parallel::DistributedDataParallel>(net);
 //   optim::Adam opt(ddp->parameters(), 1e-3);
