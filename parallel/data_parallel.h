@@ -19,11 +19,12 @@
 // Determinism: what a replica computes depends only on its slice and its random stream, never on
 // how the threads were scheduled. Replica i draws (dropout) from a Generator of its own, seeded
 // from (the generator's seed, a counter reserved from it once per forward, i); the gradients meet
-// at the module's parameters in replica order. Same seed, same devices: the same results.
+// at the module's parameters in a fixed order. Same seed, same devices: the same results.
 //
 // Each replica's thread runs under the caller's grad mode, autocast state and flush-denormal
-// mode, with its device current. A replica's error comes back as a volt::Error naming the
-// replica and its device. Buffers are shared on the module's device (replicas must not write
+// mode, with its device current; on CUDA it queues on that device's default volt stream (a stream
+// the caller chose for its own thread is not carried over). A replica's error comes back as a
+// volt::Error naming the replica and its device. Buffers are shared on the module's device (replicas must not write
 // them) and copied to the others.
 #pragma once
 
