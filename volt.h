@@ -26,6 +26,7 @@
 #include "volt/nn/optim/optimizer.h"
 #include "volt/nn/optim/scheduler.h"
 #include "volt/nn/serialize.h"
+#include "volt/parallel/data_parallel.h"
 #include "volt/parallel/distributed_data_parallel.h"
 #include "volt/parallel/distributed_sampler.h"
 #include "volt/parallel/process_group.h"

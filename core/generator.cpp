@@ -20,11 +20,28 @@ uint64_t Generator::reserve(uint64_t blocks) {
   return first;
 }
 
-Generator& default_generator() {
+namespace {
+
+Generator& process_generator() {
   static Generator gen(0);
   return gen;
 }
 
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+thread_local Generator* guarded = nullptr;  // the innermost GeneratorGuard's on this thread
+
+}  // namespace
+
+Generator& default_generator() { return guarded ? *guarded : process_generator(); }
+
+void manual_seed(uint64_t seed) { process_generator().manual_seed(seed); }
+
+Generator& generator_for(Generator* gen) {
+  if (guarded) return *guarded;
+  return gen ? *gen : process_generator();
+}
+
+GeneratorGuard::GeneratorGuard(Generator& gen) : previous_(guarded) { guarded = &gen; }
+
+GeneratorGuard::~GeneratorGuard() { guarded = previous_; }
 
 }  // namespace volt

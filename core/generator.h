@@ -27,9 +27,28 @@ class Generator {
   uint64_t offset_ = 0;
 };
 
-// The process-wide generator used when an op is given none.
+// The process-wide generator used when an op is given none; inside a GeneratorGuard, the guard's.
 Generator& default_generator();
-// Reseeds the default generator (offset back to 0).
+// Reseeds the process-wide generator (offset back to 0).
 void manual_seed(uint64_t seed);
+
+// The generator a random op given `gen` (null: none) draws from: the calling thread's
+// GeneratorGuard's while one is active, else `gen`, else the process-wide one.
+Generator& generator_for(Generator* gen);
+
+// For its lifetime, every draw on the calling thread comes from `gen`: the default generator's and
+// those of a generator passed explicitly (a Dropout's own, say). DataParallel runs each replica
+// under one, seeded per replica, so that what a replica draws depends on neither the other
+// replicas nor the order the threads run in. Guards nest; `gen` must outlive the guard.
+class GeneratorGuard {
+ public:
+  explicit GeneratorGuard(Generator& gen);
+  ~GeneratorGuard();
+  GeneratorGuard(const GeneratorGuard&) = delete;
+  GeneratorGuard& operator=(const GeneratorGuard&) = delete;
+
+ private:
+  Generator* previous_;
+};
 
 }  // namespace volt

@@ -3,9 +3,8 @@
 //
 //   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
-//                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp] [--process-group-backend
-//                 auto|mpi|nccl]
-//                 [--threads N]
+//                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp|dp]
+//                 [--devices LIST] [--process-group-backend auto|mpi|nccl] [--threads N]
 //                 [--flush-denormal on|off]
 //                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
 //
@@ -15,6 +14,10 @@
 // --strategy ddp, under mpirun -np N: each rank trains on its shard of every epoch
 // (DistributedSampler) with DistributedDataParallel averaging the gradients, so the global batch
 // is N × --batch-size; rank 0 alone prints and writes the files.
+//
+// --strategy dp --devices cpu,cpu (or cuda:0,cuda:0, ...): one process, DataParallel splitting
+// every batch over the devices' replicas; the network lives on the first device, the optimizer
+// steps its parameters and the files hold its state, under the same names as without dp.
 #include "volt/data/fashion_mnist.h"
 
 #include <unistd.h>
@@ -35,6 +38,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 #include "volt/data/data_loader.h"
 #include "volt/nn/serialize.h"
@@ -54,7 +58,9 @@ struct Options {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "32-true";  // Lightning's names
-  std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI
+  std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI;
+                                      // dp: DataParallel over `devices` in one process
+  std::vector<Device> devices;        // --devices, for dp
   std::string backend = "auto";       // ddp's process group: auto (nccl on a GPU, else mpi), mpi, nccl
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
@@ -77,8 +83,13 @@ const char* kUsage =
     "  --precision P        32-true, 16-mixed (f16 autocast and a GradScaler) or bf16-mixed\n"
     "                       (bf16 autocast); 32, 16 and bf16 too (default 32-true). The\n"
     "                       weights stay f32, and so does model.safetensors\n"
-    "  --strategy S         auto (one process) or ddp (under mpirun -np N: N ranks, each on its\n"
+    "  --strategy S         auto (one process), ddp (under mpirun -np N: N ranks, each on its\n"
     "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
+    "                       or dp (one process, DataParallel over --devices: each batch split\n"
+    "                       along its samples over one replica a device, one thread each)\n"
+    "  --devices LIST       dp's devices, comma-separated, a device may repeat: cpu,cpu or\n"
+    "                       cuda:0,cuda:0 (required with dp); the network lives on the first\n"
+    "                       of them, which is where the output is gathered\n"
     "  --process-group-backend B  ddp's collectives: auto (nccl with --device cuda, one GPU\n"
     "                       per rank; mpi on the CPU), mpi (any device, CUDA through host copies)\n"
     "                       or nccl (default auto)\n"
@@ -124,6 +135,23 @@ double parse_double(const std::string& flag, const std::string& text) {
   return value;
 }
 
+// A comma-separated list of devices ("cpu,cpu", "cuda:0,cuda:1"); an error names a bad entry.
+std::vector<Device> parse_devices(const std::string& flag, const std::string& text) {
+  std::vector<Device> devices;
+  std::size_t start = 0;
+  for (int entry = 1;; ++entry) {
+    const std::size_t comma = text.find(',', start);
+    const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      devices.push_back(Device::parse(name));
+    } catch (const Error&) {
+      VOLT_FAIL(flag, ": entry ", entry, " of '", text, "', '", name, "', is not a device (cpu, cuda or cuda:N)");
+    }
+    if (comma == std::string::npos) return devices;
+    start = comma + 1;
+  }
+}
+
 Options parse_args(int argc, char** argv, bool& weight_decay_given) {
   Options o;
   weight_decay_given = false;
@@ -152,13 +180,16 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
     else if (flag == "--device")
       o.device = value;
     else if (flag == "--strategy") {
-      VOLT_CHECK(value == "auto" || value == "ddp", "--strategy: expected auto or ddp, got '", value, "'");
+      VOLT_CHECK(value == "auto" || value == "ddp" || value == "dp", "--strategy: expected auto, ddp or dp, got '",
+                 value, "'");
       o.strategy = value;
     } else if (flag == "--process-group-backend") {
       VOLT_CHECK(value == "auto" || value == "mpi" || value == "nccl",
                  "--process-group-backend: expected auto, mpi or nccl, got '", value, "'");
       o.backend = value;
-    } else if (flag == "--precision") {
+    } else if (flag == "--devices")
+      o.devices = parse_devices(flag, value);
+    else if (flag == "--precision") {
       o.precision = value == "32" ? "32-true" : value == "16" ? "16-mixed" : value == "bf16" ? "bf16-mixed" : value;
       VOLT_CHECK(o.precision == "32-true" || o.precision == "16-mixed" || o.precision == "bf16-mixed",
                  "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '", value, "'");
@@ -189,6 +220,10 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
              "--optimizer must be sgd, adam or adamw, got ", o.optimizer);
   VOLT_CHECK(o.device == "auto" || o.device == "cpu" || o.device.rfind("cuda", 0) == 0,
              "--device must be auto, cpu or cuda, got ", o.device);
+  VOLT_CHECK(o.strategy != "dp" || !o.devices.empty(), "--strategy dp needs --devices (e.g. --devices cpu,cpu)");
+  VOLT_CHECK(o.strategy == "dp" || o.devices.empty(), "--devices goes with --strategy dp");
+  VOLT_CHECK(o.strategy != "dp" || o.device == "auto",
+             "--device does not go with --strategy dp: the network lives on the first of --devices");
   return o;
 }
 
@@ -200,6 +235,14 @@ struct Net : nn::Module {
         dropout(register_module("dropout", std::make_shared<nn::Dropout>(0.5, gen))),
         fc2(register_module("fc2", std::make_shared<nn::Linear>(100, 10, true, gen))) {}
   Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(relu((*fc1)(x)))); }
+  // DataParallel's replicas: the children cloned, the members pointed at the clones.
+  std::shared_ptr<nn::Module> clone(const TensorMap& map = {}) const override {
+    auto copy = clone_as(*this, map);
+    copy->fc1 = copy->registered_module<nn::Linear>("fc1");
+    copy->dropout = copy->registered_module<nn::Dropout>("dropout");
+    copy->fc2 = copy->registered_module<nn::Linear>("fc2");
+    return copy;
+  }
 
   std::shared_ptr<nn::Linear> fc1;
   std::shared_ptr<nn::Dropout> dropout;
@@ -276,12 +319,21 @@ class Progress {
   int64_t epoch_, epochs_, total_;
 };
 
+nlohmann::json devices_json(const std::vector<Device>& devices) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const Device& d : devices)
+    names.push_back(d.str());
+  return names;
+}
+
 int run(int argc, char** argv) {
   bool weight_decay_given = false;
   const Options o = parse_args(argc, argv, weight_decay_given);
   if (o.threads > 0) set_num_threads(o.threads);
   set_flush_denormal(o.flush_denormal);
-  const Device device = pick_device(o.device);
+  for (const Device& d : o.devices)
+    check_device_usable("--devices", d);
+  const Device device = o.strategy == "dp" ? o.devices[0] : pick_device(o.device);
   const bool distributed = o.strategy == "ddp";
   if (distributed) parallel::init_process_group(o.backend != "auto" ? o.backend : device.is_cuda() ? "nccl" : "mpi");
   const int rank = distributed ? parallel::get_rank() : 0, world = distributed ? parallel::get_world_size() : 1;
@@ -307,10 +359,12 @@ int run(int argc, char** argv) {
   }
   net.to(device);
   // DDP starts every rank from rank 0's weights and averages the gradients during backward.
-  std::shared_ptr<parallel::DistributedDataParallel> ddp;
-  if (distributed) ddp = std::make_shared<parallel::DistributedDataParallel>(net_holder);
-  nn::Module& model = ddp ? static_cast<nn::Module&>(*ddp) : net;
-  auto optimizer = make_optimizer(o, model.parameters(), weight_decay_given);
+  // DataParallel splits each batch over its replicas; their dropout streams are seeded from gen.
+  std::shared_ptr<nn::Module> wrapper;
+  if (distributed) wrapper = std::make_shared<parallel::DistributedDataParallel>(net_holder);
+  if (o.strategy == "dp") wrapper = std::make_shared<parallel::DataParallel>(net_holder, o.devices, device, &gen);
+  nn::Module& model = wrapper ? *wrapper : net;
+  auto optimizer = make_optimizer(o, net.parameters(), weight_decay_given);  // the wrappers' are these
   const std::optional<DType> half = autocast_dtype(o.precision);
   // f16's narrow range needs loss scaling; bf16 has f32's and goes without (as Lightning).
   amp::GradScaler scaler(65536.0, 2.0, 0.5, 2000, /*enabled=*/o.precision == "16-mixed");
@@ -330,6 +384,12 @@ int run(int argc, char** argv) {
       << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer << " lr "
       << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs, precision " << o.precision;
   if (distributed) out << ", ddp over " << world << " ranks (global batch " << world * o.batch_size << ")";
+  if (o.strategy == "dp") {
+    out << ", dp over " << o.devices.size() << " devices (";
+    for (std::size_t i = 0; i < o.devices.size(); ++i)
+      out << (i ? "," : "") << o.devices[i];
+    out << ")";
+  }
   out << "\n";
 
   Evaluation eval = evaluate(net, test_loader, device, half);
@@ -385,7 +445,7 @@ int run(int argc, char** argv) {
     const nlohmann::json summary = {
         {"epochs", o.epochs},     {"precision", o.precision},       {"test_accuracy", eval.accuracy},
         {"test_loss", eval.loss}, {"train_seconds", train_seconds}, {"samples_per_second", samples_per_second},
-        {"world_size", world}};
+        {"world_size", world},    {"strategy", o.strategy},         {"replica_devices", devices_json(o.devices)}};
     std::ofstream file(o.summary_json);
     VOLT_CHECK(file.good(), "cannot write ", o.summary_json);
     file << summary.dump(2) << '\n';

@@ -1,9 +1,13 @@
 #include "volt/nn/module.h"
 
+#include <cxxabi.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <typeinfo>
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
@@ -61,10 +65,55 @@ std::optional<double> first_unrepresentable(const Tensor& src, DType dst) {
   return std::nullopt;
 }
 
+// A type's name as written in C++ ("Net", "volt::nn::Linear"), for messages.
+std::string type_name(const std::type_info& type) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name ? name : type.name();
+  std::free(name);
+  return out;
+}
+
+template <class List>
+const auto& find_registered(const List& list, const std::string& name, const char* what) {
+  for (const auto& entry : list)
+    if (entry.first == name) return entry.second;
+  VOLT_FAIL("Module: no ", what, " named '", name, "'");
+}
+
 }  // namespace
 
 Tensor Module::forward(const Tensor&) {
   VOLT_FAIL("this module has no single-input forward; call its own forward overload");
+}
+
+std::shared_ptr<Module> Module::clone(const TensorMap&) const {
+  VOLT_FAIL("Module::clone: ", type_name(typeid(*this)),
+            " does not implement clone(), which replicating it (DataParallel) needs; override it with "
+            "clone_as() (nn/module.h)");
+}
+
+void Module::replace_tensors_and_children(const TensorMap& map) {
+  if (map) {
+    for (auto& [name, t] : parameters_)
+      t = map(t);
+    for (auto& [name, t] : buffers_)
+      t = map(t);
+  }
+  for (auto& [name, child] : children_)
+    child = child->clone(map);
+}
+
+const Tensor& Module::registered_parameter(const std::string& name) const {
+  return find_registered(parameters_, name, "parameter");
+}
+
+const Tensor& Module::registered_buffer(const std::string& name) const {
+  return find_registered(buffers_, name, "buffer");
+}
+
+const std::shared_ptr<Module>& Module::registered_child(const std::string& name) const {
+  return find_registered(children_, name, "child");
 }
 
 void Module::check_new_name(const std::string& name) const {

@@ -22,6 +22,13 @@ void Linear::reset_parameters(Generator* gen) {
   }
 }
 
+std::shared_ptr<Module> Linear::clone(const TensorMap& map) const {
+  auto copy = clone_as(*this, map);
+  copy->weight = copy->registered_parameter("weight");
+  if (bias.defined()) copy->bias = copy->registered_parameter("bias");
+  return copy;
+}
+
 Tensor Linear::forward(const Tensor& input) { return linear(input, weight, bias); }
 
 LayerNorm::LayerNorm(Shape shape, double eps, bool elementwise_affine, bool with_bias)
@@ -40,6 +47,13 @@ void LayerNorm::reset_parameters() {
   NoGradGuard no_grad;
   if (weight.defined()) weight.fill_(1.0);
   if (bias.defined()) bias.fill_(0.0);
+}
+
+std::shared_ptr<Module> LayerNorm::clone(const TensorMap& map) const {
+  auto copy = clone_as(*this, map);
+  if (weight.defined()) copy->weight = copy->registered_parameter("weight");
+  if (bias.defined()) copy->bias = copy->registered_parameter("bias");
+  return copy;
 }
 
 Tensor LayerNorm::forward(const Tensor& input) { return layer_norm(input, normalized_shape, weight, bias, eps); }
@@ -63,6 +77,12 @@ void Embedding::reset_parameters(Generator* gen) {
     NoGradGuard no_grad;
     weight.select(0, *padding_idx).fill_(0.0);
   }
+}
+
+std::shared_ptr<Module> Embedding::clone(const TensorMap& map) const {
+  auto copy = clone_as(*this, map);
+  copy->weight = copy->registered_parameter("weight");
+  return copy;
 }
 
 Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }

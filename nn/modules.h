@@ -22,6 +22,7 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
   Tensor forward(const Tensor& input) override;
   void reset_parameters(Generator* gen = nullptr);
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override;
 
   int64_t in_features, out_features;
   Tensor weight;  // [out, in]
@@ -35,6 +36,7 @@ class LayerNorm : public Module {
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true, bool bias = true);
   Tensor forward(const Tensor& input) override;
   void reset_parameters();
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override;
 
   Shape normalized_shape;
   double eps;
@@ -49,6 +51,7 @@ class Embedding : public Module {
             Generator* gen = nullptr);
   Tensor forward(const Tensor& indices) override;
   void reset_parameters(Generator* gen = nullptr);
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override;
 
   int64_t num_embeddings, embedding_dim;
   std::optional<int64_t> padding_idx;  // wrapped to [0, num_embeddings)
@@ -57,11 +60,13 @@ class Embedding : public Module {
 
 class ReLU : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Tensor forward(const Tensor& input) override { return relu(input); }
 };
 
 class LeakyReLU : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit LeakyReLU(double negative_slope = 0.01) : negative_slope(negative_slope) {}
   Tensor forward(const Tensor& input) override { return leaky_relu(input, negative_slope); }
 
@@ -71,6 +76,7 @@ class LeakyReLU : public Module {
 // approximate: "none" (erf) or "tanh".
 class GELU : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit GELU(std::string approximate = "none") : approximate(std::move(approximate)) {}
   Tensor forward(const Tensor& input) override { return gelu(input, approximate); }
 
@@ -79,11 +85,13 @@ class GELU : public Module {
 
 class SiLU : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Tensor forward(const Tensor& input) override { return silu(input); }
 };
 
 class Softplus : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit Softplus(double beta = 1.0, double threshold = 20.0) : beta(beta), threshold(threshold) {}
   Tensor forward(const Tensor& input) override { return softplus(input, beta, threshold); }
 
@@ -92,16 +100,19 @@ class Softplus : public Module {
 
 class Tanh : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Tensor forward(const Tensor& input) override { return tanh(input); }
 };
 
 class Sigmoid : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Tensor forward(const Tensor& input) override { return sigmoid(input); }
 };
 
 class Softmax : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit Softmax(int64_t dim) : dim(dim) {}
   Tensor forward(const Tensor& input) override { return softmax(input, dim); }
 
@@ -110,6 +121,7 @@ class Softmax : public Module {
 
 class LogSoftmax : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit LogSoftmax(int64_t dim) : dim(dim) {}
   Tensor forward(const Tensor& input) override { return log_softmax(input, dim); }
 
@@ -118,6 +130,7 @@ class LogSoftmax : public Module {
 
 class Identity : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Tensor forward(const Tensor& input) override { return input; }
 };
 
@@ -125,6 +138,7 @@ class Identity : public Module {
 // eval(). Draws from `gen` (the default generator when null).
 class Dropout : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit Dropout(double p = 0.5, Generator* gen = nullptr);
   Tensor forward(const Tensor& input) override { return dropout(input, p, is_training(), gen_); }
 
@@ -136,6 +150,7 @@ class Dropout : public Module {
 
 class Flatten : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
   Tensor forward(const Tensor& input) override { return input.flatten(start_dim, end_dim); }
 
@@ -145,6 +160,7 @@ class Flatten : public Module {
 // Runs its children in order. Unnamed children are named "0", "1", ... as in PyTorch.
 class Sequential : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   Sequential() = default;
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
   void push_back(std::shared_ptr<Module> module);
@@ -161,6 +177,9 @@ class Loss : public Module {
   using Module::forward;
   Tensor operator()(const Tensor& input, const Tensor& target) {
     return static_cast<Derived&>(*this).forward(input, target);
+  }
+  std::shared_ptr<Module> clone(const Module::TensorMap& map = {}) const override {
+    return this->clone_as(static_cast<const Derived&>(*this), map);
   }
 };
 
@@ -244,6 +263,7 @@ class KLDivLoss : public Loss<KLDivLoss> {
 
 class CrossEntropyLoss : public Module {
  public:
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override { return clone_as(*this, map); }
   explicit CrossEntropyLoss(CrossEntropyOptions options = {}) : options(options) {}
   using Module::forward;  // Module's single-input forward stays visible (it throws: a loss takes two)
   Tensor forward(const Tensor& logits, const Tensor& target) { return cross_entropy(logits, target, options); }

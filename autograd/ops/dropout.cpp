@@ -16,7 +16,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   VOLT_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
   if (p == 1.0) return mul(x, 0.0);
-  Generator& g = gen ? *gen : default_generator();
+  Generator& g = generator_for(gen);
   const Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   Tensor mask = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));

@@ -18,7 +18,7 @@ Tensor random_tensor(const char* op, Distribution dist, const Shape& shape, Tens
                      double a, double b) {
   ops::check_device(op, options.device_);
   Tensor t = empty(shape, options.requires_grad(false));
-  Generator& g = gen ? *gen : default_generator();
+  Generator& g = generator_for(gen);
   const int64_t n = dist == Distribution::normal ? t.numel() + (t.numel() & 1) : t.numel();
   const uint64_t counter = g.reserve(kernels::random_blocks(t.dtype(), n));
   kernels::launch(kernels::random_fill, t.device(), dist, t.dtype(), t.data_ptr(), t.numel(), a, b, g.seed(), counter);
@@ -202,7 +202,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
   VOLT_CHECK(options.dtype_ != DType::boolean, "randint: bool is not an integer dtype");
   ops::check_device("randint", options.device_);
   Tensor t = empty(shape, options.requires_grad(false));
-  Generator& g = gen ? *gen : default_generator();
+  Generator& g = generator_for(gen);
   const uint64_t counter = g.reserve(kernels::random_blocks(DType::f32, t.numel()));
   kernels::launch(kernels::randint_fill, t.device(), t.dtype(), t.data_ptr(), t.numel(), low, high, g.seed(), counter);
   return t;

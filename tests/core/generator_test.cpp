@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numbers>
 #include <set>
+#include <thread>
 
 #include "volt/autograd/ops.h"
 #include "volt/core/philox.h"
@@ -271,6 +272,33 @@ TEST(Generator, BernoulliFrequency) {
     }
     EXPECT_NEAR(ones_count / 1e5, p, 0.01) << "p = " << p;
   }
+}
+
+TEST(Generator, GuardRedirectsEveryDrawOnItsThread) {
+  manual_seed(3);
+  Generator own(8);
+  Generator replica(99), reference(99);
+  std::vector<float> guarded_default, guarded_explicit;
+  {
+    const GeneratorGuard guard(replica);
+    EXPECT_EQ(&default_generator(), &replica);
+    guarded_default = rand({5}).to_vector<float>();
+    guarded_explicit = rand({5}, {}, &own).to_vector<float>();  // an explicit generator too
+  }
+  EXPECT_EQ(own.offset(), 0u);
+  EXPECT_EQ(default_generator().offset(), 0u);  // the process-wide one was not drawn from
+  EXPECT_EQ(guarded_default, rand({5}, {}, &reference).to_vector<float>());
+  EXPECT_EQ(guarded_explicit, rand({5}, {}, &reference).to_vector<float>());
+  EXPECT_NE(&default_generator(), &replica);
+
+  // Other threads keep drawing from the process-wide generator.
+  const GeneratorGuard guard(replica);
+  uint64_t other_thread_offset = 0;
+  std::thread([&] {
+    rand({8});
+    other_thread_offset = default_generator().offset();
+  }).join();
+  EXPECT_EQ(other_thread_offset, 2u);  // 8 floats, 4 a block
 }
 
 TEST(Generator, BadArguments) {

@@ -48,7 +48,10 @@ refuse "--threads: must be at least 1, got 0" --threads 0
 refuse "--threads: 'two' is not a whole number" --threads two
 refuse "--flush-denormal: expected on or off, got 'yes'" --flush-denormal yes
 refuse "--precision: expected 32-true, 16-mixed or bf16-mixed (or 32, 16, bf16), got '8'" --precision 8
-refuse "--strategy: expected auto or ddp, got 'dp'" --strategy dp
+refuse "--strategy: expected auto, ddp or dp, got 'dpp'" --strategy dpp
+refuse "--strategy dp needs --devices" --strategy dp
+refuse "--devices: entry 2 of 'cpu,gpu', 'gpu', is not a device" --strategy dp --devices cpu,gpu
+refuse "--devices goes with --strategy dp" --devices cpu,cpu
 refuse "--process-group-backend: expected auto, mpi or nccl, got 'gloo'" --process-group-backend gloo
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
@@ -107,6 +110,21 @@ PY
   grep -q "ddp over 2 ranks (global batch 128)" "$out/ddp.log" || { echo "the ddp log does not say so"; exit 1; }
   python3 "$src/scripts/check_fashion_mnist_model.py" "$out/ddp/model.safetensors" "$data"
 fi
+
+# DataParallel over two CPU replicas: an epoch to the same standard, the network's own files
+# (the same names as without dp), and the same bits from a second run.
+"$bin" --strategy dp --devices cpu,cpu --epochs 1 --seed 3 --threads 2 --out "$out/dp" \
+  --summary-json "$out/dp.json" >"$out/dp.log"
+python3 - "$out/dp.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["replica_devices"] == ["cpu", "cpu"] and s["test_accuracy"] >= 0.78 else f"dp over cpu,cpu: {s}")
+PY
+grep -q "dp over 2 devices (cpu,cpu)" "$out/dp.log" || { echo "the dp log does not say so"; exit 1; }
+python3 "$src/scripts/check_fashion_mnist_model.py" "$out/dp/model.safetensors" "$data"
+"$bin" --strategy dp --devices cpu,cpu --epochs 1 --seed 3 --threads 2 --out "$out/dp-again" >/dev/null
+cmp -s "$out/dp/model.safetensors" "$out/dp-again/model.safetensors" ||
+  { echo "two dp runs with --seed 3 wrote different weights"; exit 1; }
 
 # Bad weight files: an error and a non-zero exit, no crash.
 head -c 100 "$out/run/model.safetensors" >"$out/truncated.safetensors"

@@ -258,5 +258,70 @@ TEST(LayerNorm, NormalisesTheTrailingDimsAndLearnsAnAffine) {
   EXPECT_NE(error_of([&] { ln(tensor({1.0, 2.0})); }).find("does not end in normalized_shape [3]"), std::string::npos);
 }
 
+TEST(Clone, SharesParametersByDefaultAndCopiesTheStructure) {
+  Generator gen(1);
+  Sequential net{std::make_shared<Linear>(3, 4, true, &gen), std::make_shared<ReLU>(), std::make_shared<Dropout>(0.25),
+                 std::make_shared<LayerNorm>(Shape{4}), std::make_shared<Linear>(4, 2, false, &gen)};
+  net.named_children()[2].second->eval();  // a child's own mode survives the copy
+  const uint64_t offset = gen.offset();
+  const auto copy = net.clone();
+  EXPECT_EQ(gen.offset(), offset);  // nothing re-initialised
+  ASSERT_EQ(copy->named_children().size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_NE(copy->named_children()[i].second.get(), net.named_children()[i].second.get());
+    EXPECT_EQ(copy->named_children()[i].second->is_training(), net.named_children()[i].second->is_training());
+  }
+  const auto ours = net.named_parameters(), theirs = copy->named_parameters();
+  ASSERT_EQ(ours.size(), theirs.size());
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_EQ(ours[i].first, theirs[i].first);
+    EXPECT_TRUE(ours[i].second.is_same(theirs[i].second));
+  }
+  const Tensor x = randn({5, 3});
+  net.eval(), copy->eval();
+  EXPECT_EQ(net(x).to_vector<float>(), (*copy)(x).to_vector<float>());
+}
+
+TEST(Clone, MapReplacesEveryParameterAndTheLayersComputeWithIt) {
+  Linear fc(3, 2);
+  const auto copy = std::dynamic_pointer_cast<Linear>(fc.clone([](const Tensor& t) { return t * 2.0; }));
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->weight.to_vector<float>(), (fc.weight * 2.0).to_vector<float>());
+  EXPECT_TRUE(copy->weight.is_same(copy->parameters()[0]));  // the member is the registered one
+  const Tensor x = randn({4, 3});
+  EXPECT_EQ((*copy)(x).to_vector<float>(), linear(x, fc.weight * 2.0, fc.bias * 2.0).to_vector<float>());
+  // The copies are differentiable: a backward through the clone reaches the original.
+  (*copy)(x).sum().backward();
+  ASSERT_TRUE(fc.weight.grad().defined());
+  EXPECT_EQ(fc.weight.grad().to_vector<float>(), (x.sum(0).expand({2, 3}) * 2.0).to_vector<float>());
+}
+
+struct Custom : Module {
+  std::shared_ptr<Linear> fc = register_module("fc", std::make_shared<Linear>(2, 2));
+  Tensor forward(const Tensor& x) override { return (*fc)(x); }
+};
+
+struct CustomWithClone : Custom {
+  std::shared_ptr<Module> clone(const TensorMap& map = {}) const override {
+    auto copy = clone_as(*this, map);
+    copy->fc = copy->registered_module<Linear>("fc");
+    return copy;
+  }
+};
+
+TEST(Clone, AModuleOfYourOwnMustImplementIt) {
+  Custom custom;
+  EXPECT_NE(
+      error_of([&] { custom.clone(); }).find("volt::nn::(anonymous namespace)::Custom does not implement clone()"),
+      std::string::npos)
+      << error_of([&] { custom.clone(); });
+  CustomWithClone with;
+  const auto copy = std::dynamic_pointer_cast<CustomWithClone>(with.clone());
+  ASSERT_NE(copy, nullptr);
+  EXPECT_NE(copy->fc.get(), with.fc.get());
+  EXPECT_EQ(copy->fc.get(), copy->named_children()[0].second.get());
+  EXPECT_TRUE(copy->fc->weight.is_same(with.fc->weight));
+}
+
 }  // namespace
 }  // namespace volt::nn
