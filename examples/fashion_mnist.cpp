@@ -349,7 +349,8 @@ const char* kSweepUsage =
     "  --reduction-factor R asha's rung spacing; 1/R of the trials go on (default 3)\n"
     "  Writes DIR/results.csv (a row per trial) and prints the best trial's command line. The\n"
     "  same command on the same DIR resumes: trials that ended are kept. Ctrl-C stops the trials\n"
-    "  and exits 130.\n";
+    "  and exits 130. Under mpirun -np N, rank 0 schedules and the other ranks run the trials\n"
+    "  (--parallel each), in a DIR they all see.\n";
 
 int sweep(int argc, char** argv) {
   train::SweepOptions o;
@@ -413,13 +414,22 @@ int sweep(int argc, char** argv) {
   o.command = {std::filesystem::read_symlink("/proc/self/exe").string()};
   o.command.insert(o.command.end(), train_flags.begin(), train_flags.end());
 
+  // Under mpirun (or srun) the ranks share the sweep: rank 0 schedules, the others run trials.
+  bool job = false;
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* v = std::getenv(name)) job = job || std::atoi(v) > 1;
+  if (job) parallel::init_process_group("mpi");
   std::vector<train::TrialResult> results;
   try {
     results = train::run_sweep(o);
   } catch (const train::SweepInterrupted& e) {
     std::cerr << e.what() << '\n';
+    if (job) parallel::abort_job(130);
     return 130;
   }
+  const bool chief = !job || parallel::get_rank() == 0;
+  if (job) parallel::destroy_process_group();
+  if (!chief) return 0;
   // The table: a column per parameter, as wide as its longest value.
   std::vector<std::size_t> width;
   for (const auto& [name, d] : o.space.params())

@@ -15,6 +15,14 @@
 // metric, epochs, seconds, reason). SIGINT or SIGTERM to the sweep stops its trials and writes
 // results.csv with the unfinished ones marked interrupted; the sweep then throws
 // SweepInterrupted (the main job exits 130), and running it again resumes.
+//
+// In an MPI job (MPI initialised, more than one rank; every rank calls run_sweep) rank 0
+// schedules and keeps the books and the other ranks run the trials, `parallel` at a time each,
+// asking rank 0 for the next trial, for ASHA's verdict on each row and handing it each result.
+// Trials stay children of their rank, so a crashing trial never takes a rank down, and they do
+// not inherit the job's MPI variables (a trial may start an MPI job of its own). The folder must
+// be one every rank sees (a shared file system). A trial learns the rank that runs it from
+// VOLT_SWEEP_RANK.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +69,8 @@ struct SweepInterrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs (or resumes) the sweep; returns every trial's result in id order.
+// Runs (or resumes) the sweep; returns every trial's result in id order (in an MPI job, on rank
+// 0; the other ranks return nothing).
 std::vector<TrialResult> run_sweep(const SweepOptions& options);
 
 // The best of `results` by the metric (completed or stopped trials with a finite metric), or

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "test_support.h"
+#include "train/fake_trial.h"
 #include "volt/core/error.h"
 
 using namespace volt;
@@ -20,38 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A stand-in for a training program: --score S is its metric at every epoch, --epochs N rows,
-// --fail yes exits 3 after a message on stderr, --nan-at K writes nan at epoch K; it sleeps
-// $SWEEP_TEST_SLEEP seconds between epochs, and logs each start to runs.log beside its folder.
-const char* kTrial = R"(#!/bin/sh
-out= score=1 epochs=1 fail=no nan=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --out) out=$2 ;; --score) score=$2 ;; --epochs) epochs=$2 ;; --fail) fail=$2 ;; --nan-at) nan=$2 ;;
-    *) echo "fake trial: unknown flag $1" >&2; exit 2 ;;
-  esac
-  shift 2
-done
-mkdir -p "$out"
-echo "$(basename "$out") threads=$VOLT_NUM_THREADS gpu=${CUDA_VISIBLE_DEVICES:-none}" >> "$(dirname "$out")/runs.log"
-if [ "$fail" = yes ]; then echo "fake trial: told to fail" >&2; exit 3; fi
-echo "epoch,train_loss,test_accuracy" > "$out/metrics.csv"
-e=1
-while [ $e -le $epochs ]; do
-  v=$score
-  [ "$e" = "$nan" ] && v=nan
-  echo "$e,0.5,$v" >> "$out/metrics.csv"
-  sleep ${SWEEP_TEST_SLEEP:-0}
-  e=$((e + 1))
-done
-)";
-
 struct Fixture {
   volt::testing::TempDir dir;
   std::string program;
   Fixture() {
     program = dir.file("trial.sh");
-    std::ofstream(program) << kTrial;
+    std::ofstream(program) << volt::testing::kFakeTrial;
     fs::permissions(program, fs::perms::owner_all);
   }
   SweepOptions options(std::vector<std::string> params) const {
