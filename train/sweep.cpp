@@ -187,18 +187,23 @@ Json result_json(const TrialResult& r) {
           {"command", r.command}};
 }
 
+// The outcome fields of result_json's object.
+void read_outcome(const Json& j, TrialResult& r) {
+  r.status = j.at("status").get<std::string>();
+  r.reason = j.at("reason").get<std::string>();
+  r.best = j.at("best").is_null() ? kNaN : j.at("best").get<double>();
+  r.last = j.at("last").is_null() ? kNaN : j.at("last").get<double>();
+  r.epochs = j.at("epochs").get<int64_t>();
+  r.seconds = j.at("seconds").get<double>();
+}
+
 TrialResult result_from_json(const fs::path& file, const TrialResult& planned) {
   std::ifstream in(file);
   Json j;
   try {
     j = Json::parse(in);
     TrialResult r = planned;
-    r.status = j.at("status").get<std::string>();
-    r.reason = j.at("reason").get<std::string>();
-    r.best = j.at("best").is_null() ? kNaN : j.at("best").get<double>();
-    r.last = j.at("last").is_null() ? kNaN : j.at("last").get<double>();
-    r.epochs = j.at("epochs").get<int64_t>();
-    r.seconds = j.at("seconds").get<double>();
+    read_outcome(j, r);
     VOLT_CHECK(r.status == "completed" || r.status == "stopped" || r.status == "failed", "status '", r.status, "'");
     return r;
   } catch (const std::exception& e) {
@@ -607,12 +612,7 @@ TrialResult trial_from_json(const Json& j) {
   r.id = j.at("id").get<int64_t>();
   for (const auto& kv : j.at("config"))
     r.config.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<std::string>());
-  r.status = j.at("status").get<std::string>();
-  r.reason = j.at("reason").get<std::string>();
-  r.best = j.at("best").is_null() ? kNaN : j.at("best").get<double>();
-  r.last = j.at("last").is_null() ? kNaN : j.at("last").get<double>();
-  r.epochs = j.at("epochs").get<int64_t>();
-  r.seconds = j.at("seconds").get<double>();
+  read_outcome(j, r);
   r.command = j.at("command").get<std::vector<std::string>>();
   return r;
 }
