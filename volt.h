@@ -31,5 +31,6 @@
 #include "volt/parallel/distributed_sampler.h"
 #include "volt/parallel/process_group.h"
 #include "volt/train/asha.h"
+#include "volt/train/lr_finder.h"
 #include "volt/train/search_space.h"
 #include "volt/train/sweep.h"
