@@ -9,7 +9,7 @@ install(EXPORT volt-targets NAMESPACE volt:: DESTINATION ${VOLT_CMAKE_DIR})
 
 # The public headers: every layer's, without the CPU kernels' internals and the CUDA files.
 install(FILES volt.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/volt)
-foreach(layer core kernels autograd nn data parallel)
+foreach(layer core kernels autograd nn data parallel train)
   install(DIRECTORY ${layer}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/volt/${layer}
           FILES_MATCHING PATTERN "*.h"
           PATTERN cpu EXCLUDE PATTERN cuda EXCLUDE)

@@ -1,6 +1,6 @@
 # volt_layer(NAME [DIR dir] [DEPENDS layer...] [LINK target...] [PRIVATE_LINK target...])
 #
-# One layer of the library (core, kernels, autograd, nn, data, parallel; and the CUDA backend's two):
+# One layer of the library (core, kernels, autograd, nn, data, parallel, train; and the CUDA backend's two):
 # an object library of the .cpp/.cu files under DIR (default NAME, without cuda/ subfolders
 # unless DIR is one). Its headers are staged as volt/<dir>/ under build/layers/<name>/ (a
 # symbolic link to the source folder), and a layer's include path holds its own stage and those
@@ -16,7 +16,7 @@ file(CREATE_LINK ${PROJECT_SOURCE_DIR}/volt.h ${VOLT_UMBRELLA_INCLUDE_DIR}/volt/
 # paths: both the source tree and the staging links are mapped away.
 add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fmacro-prefix-map=${PROJECT_SOURCE_DIR}/=>"
                     "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fmacro-prefix-map=${PROJECT_SOURCE_DIR}/=>")
-foreach(stage core kernels autograd nn data parallel umbrella)
+foreach(stage core kernels autograd nn data parallel train umbrella)
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fmacro-prefix-map=${PROJECT_BINARY_DIR}/layers/${stage}/volt/=>"
                       "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fmacro-prefix-map=${PROJECT_BINARY_DIR}/layers/${stage}/volt/=>")
 endforeach()
