@@ -219,9 +219,8 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     val_check_batch_ = num_training_batches_;
     if (const auto& v = options_.val_check_interval; v && num_training_batches_ > 0) {
       val_check_batch_ = std::max<int64_t>(1, v->of(num_training_batches_, "val_check_interval"));
-      VOLT_CHECK(v->is_fraction() || v->of(INT64_MAX, "val_check_interval") <= num_training_batches_,
-                 "Trainer: val_check_interval = ", v->of(INT64_MAX, "val_check_interval"), " is more than the ",
-                 num_training_batches_, " training batches of an epoch");
+      VOLT_CHECK(!v->count() || *v->count() <= num_training_batches_, "Trainer: val_check_interval = ", *v->count(),
+                 " is more than the ", num_training_batches_, " training batches of an epoch");
     }
     current_epoch_ = global_step_ = batch_in_epoch_ = 0;
     should_stop = false;

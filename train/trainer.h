@@ -43,7 +43,7 @@ class BatchCount {
   BatchCount(double fraction);                                        // NOLINT
   // Of a loader of `size` batches; `what` names the option in errors.
   int64_t of(int64_t size, const char* what) const;
-  bool is_fraction() const { return fraction_.has_value(); }
+  const std::optional<int64_t>& count() const { return count_; }  // unset for a fraction
 
  private:
   std::optional<int64_t> count_;
