@@ -64,8 +64,10 @@ void configure_for_resume(TinyNet& m) {
   };
 }
 
-TrainerOptions resume_options(const std::string& dir, int64_t every_n_train_steps) {
+TrainerOptions resume_options(const std::string& dir, int64_t every_n_train_steps,
+                              const std::string& precision = "32-true") {
   TrainerOptions o = quiet_options();
+  o.precision = precision;
   o.max_epochs = 3;
   o.num_sanity_val_steps = 1;
   o.callbacks = {std::make_shared<ModelCheckpoint>(
@@ -75,37 +77,44 @@ TrainerOptions resume_options(const std::string& dir, int64_t every_n_train_step
 
 data::DataLoader shuffled() { return tiny_loader(40, 4, true, 7); }  // 10 batches an epoch
 
-std::vector<uint8_t> uninterrupted_weights() {
+std::vector<uint8_t> uninterrupted_weights(const std::string& precision = "32-true") {
   TinyNet m(0.3);
   configure_for_resume(m);
   testing::TempDir dir;
-  Trainer t(resume_options(dir.path().string(), 0));
+  Trainer t(resume_options(dir.path().string(), 0, precision));
   t.fit(m, shuffled(), tiny_loader(8, 4));
   EXPECT_EQ(t.global_step(), 30);
   return testing::weight_bytes(m);
 }
 
-TEST(Resume, AfterACrashInsideAnEpochEndsWithTheSameWeightsBitForBit) {
-  const std::vector<uint8_t> expected = uninterrupted_weights();
+// Crashes after step 17 with checkpoints every 13 steps, resumes from "last" (step 13, inside
+// epoch 1) into a module made with other seeds, and expects the uninterrupted run's weights.
+void expect_exact_resume_after_crash(const std::string& precision) {
+  const std::vector<uint8_t> expected = uninterrupted_weights(precision);
   testing::TempDir dir;
   {
     TinyNet m(0.3);
     configure_for_resume(m);
-    TrainerOptions o = resume_options(dir.path().string(), 13);
+    TrainerOptions o = resume_options(dir.path().string(), 13, precision);
     o.callbacks.push_back(std::make_shared<CrashAfterStep>(17));
     Trainer t(o);
     EXPECT_THROW(t.fit(m, shuffled(), tiny_loader(8, 4)), std::runtime_error);
     EXPECT_NE(testing::weight_bytes(m), expected);
   }
   EXPECT_EQ(fs::read_symlink(dir.path() / "last"), "epoch=1-step=13.ckpt");
+  EXPECT_EQ(fs::exists(dir.path() / "epoch=1-step=13.ckpt" / "grad_scaler.safetensors"), precision == "16-mixed");
   TinyNet m(0.3, /*seed=*/99);  // other initial weights and dropout stream: the checkpoint's win
   configure_for_resume(m);
-  Trainer t(resume_options(dir.path().string(), 13));
+  Trainer t(resume_options(dir.path().string(), 13, precision));
   t.fit(m, shuffled(), tiny_loader(8, 4), "last");
   EXPECT_EQ(t.global_step(), 30);
   EXPECT_EQ(m.training_steps, 30 - 13);
   EXPECT_EQ(testing::weight_bytes(m), expected);
 }
+
+TEST(Resume, AfterACrashInsideAnEpochEndsWithTheSameWeightsBitForBit) { expect_exact_resume_after_crash("32-true"); }
+TEST(Resume, UnderSixteenMixedWithTheGradScalersState) { expect_exact_resume_after_crash("16-mixed"); }
+TEST(Resume, UnderBf16Mixed) { expect_exact_resume_after_crash("bf16-mixed"); }
 
 TEST(Resume, FromTheEndOfAnEpochStoppedByMaxSteps) {
   const std::vector<uint8_t> expected = uninterrupted_weights();
