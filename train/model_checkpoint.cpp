@@ -140,14 +140,16 @@ void ModelCheckpoint::save(Trainer& trainer) {
   const std::string name = format_checkpoint_name(trainer.current_epoch(), step, metrics) + ".ckpt";
   const std::string path = (fs::path(dirpath_) / name).string();
   const int64_t k = options_.save_top_k;
-  bool keep = k == -1 || (k > 0 && (options_.monitor.empty() || static_cast<int64_t>(best_k_models_.size()) < k ||
-                                    best_k_models_.contains(path) || better(score, best_k_models_.at(worst_kept()))));
+  // Under ddp rank 0 decides for all, which then save together (save_checkpoint is collective).
+  const bool keep = trainer.broadcast_decision(
+      k == -1 || (k > 0 && (options_.monitor.empty() || static_cast<int64_t>(best_k_models_.size()) < k ||
+                            best_k_models_.contains(path) || better(score, best_k_models_.at(worst_kept())))));
   if (!keep && !options_.save_last) return;
   last_saved_step_ = step;
   if (!keep) {
     last_model_path_ = (fs::path(dirpath_) / "last.ckpt").string();
     trainer.save_checkpoint(last_model_path_);
-    update_last_link(dirpath_, "last.ckpt");
+    if (trainer.is_global_zero()) update_last_link(dirpath_, "last.ckpt");
     return;
   }
   // Without a monitor the newest is the best; with one, the worst beyond k goes.
@@ -167,6 +169,7 @@ void ModelCheckpoint::save(Trainer& trainer) {
     if (better(s, best_k_models_.at(best_model_path_))) best_model_path_ = p;
   last_model_path_ = path;
   trainer.save_checkpoint(path);
+  if (!trainer.is_global_zero()) return;  // the files are rank 0's
   update_last_link(dirpath_, name);
   for (const std::string& p : dropped)
     if (p != path) fs::remove_all(p);

@@ -9,6 +9,7 @@
 #include "volt/autograd/ops.h"
 #include "volt/core/device_backend.h"
 #include "volt/nn/clip_grad.h"
+#include "volt/parallel/distributed_sampler.h"
 #include "volt/train/csv_logger.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/progress_bar.h"
@@ -82,9 +83,9 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
   VOLT_CHECK(o.accelerator == "auto" || o.accelerator == "cpu" || o.accelerator == "cuda" || o.accelerator == "gpu",
              "Trainer: accelerator must be auto, cpu, cuda or gpu, got '", o.accelerator, "'");
   VOLT_CHECK(o.devices == 1, "Trainer: devices = ", o.devices,
-             ": this Trainer runs one device per process (strategy ddp is not built yet)");
-  VOLT_CHECK(o.strategy == "auto" || o.strategy == "single_device", "Trainer: strategy '", o.strategy,
-             "' is not built; auto (one process, one device) is");
+             ": a process runs one device; for more, strategy ddp with one process per device (mpirun -np N)");
+  VOLT_CHECK(o.strategy == "auto" || o.strategy == "single_device" || o.strategy == "ddp", "Trainer: strategy '",
+             o.strategy, "' is not built; auto (one process, one device) and ddp are");
   VOLT_CHECK(o.max_steps >= -1, "Trainer: max_steps must be -1 (unlimited) or more, got ", o.max_steps);
   VOLT_CHECK(!o.max_epochs || *o.max_epochs >= -1, "Trainer: max_epochs must be -1 (unlimited) or more, got ",
              *o.max_epochs);
@@ -164,17 +165,66 @@ bool Trainer::should_update_logs() const {
   return stepped_this_batch_ && global_step_ % options_.log_every_n_steps == 0;
 }
 
+bool Trainer::broadcast_decision(bool decision) const {
+  if (process_group_ == nullptr || process_group_->size() == 1) return decision;
+  Tensor t = full({}, decision ? 1.0 : 0.0, TensorOptions(DType::i64).device(process_group_->device()));
+  process_group_->broadcast(t, 0)->wait();
+  return t.item<int64_t>() != 0;
+}
+
+bool Trainer::reduce_any(bool decision) const {
+  if (process_group_ == nullptr || process_group_->size() == 1) return decision;
+  Tensor t = full({}, decision ? 1.0 : 0.0, TensorOptions(DType::i64).device(process_group_->device()));
+  process_group_->all_reduce(t, parallel::ReduceOp::max)->wait();
+  return t.item<int64_t>() != 0;
+}
+
+void Trainer::barrier() const {
+  if (process_group_ != nullptr && process_group_->size() > 1) process_group_->barrier()->wait();
+}
+
+// DistributedDataParallel runs a module's forward(Tensor) and keeps its per-iteration books
+// there (and finds unused parameters from that output). Under ddp the trainer hands it this
+// module, whose forward is the LightningModule's training_step on the batch set beside it.
+class TrainingStepModule : public nn::Module {
+ public:
+  explicit TrainingStepModule(LightningModule& module) : module_(module) {
+    // Not owned: the trainer's caller holds the module, and this lives only during fit.
+    register_module("module", std::shared_ptr<nn::Module>(&module, [](nn::Module*) {}));
+  }
+  void set_batch(const Batch& batch, int64_t batch_idx) {
+    batch_ = &batch;
+    batch_idx_ = batch_idx;
+  }
+  Tensor forward(const Tensor& /*images: batch_'s*/) override { return module_.training_step(*batch_, batch_idx_); }
+
+ private:
+  LightningModule& module_;
+  const Batch* batch_ = nullptr;
+  int64_t batch_idx_ = 0;
+};
+
 // --- the stages -------------------------------------------------------------------------------
 
 void Trainer::setup(LightningModule& module, Stage stage) {
+  const bool ddp = options_.strategy == "ddp";
   const std::string& a = options_.accelerator;
+  // Under ddp a rank uses the GPU of its local rank (its index on its machine).
+  const int gpu = ddp ? parallel::get_local_rank() : 0;
   if (a == "cpu")
     device_ = Device::cpu();
   else if (a == "auto")
-    device_ = cuda::is_available() ? Device::cuda(0) : Device::cpu();
+    device_ = cuda::is_available() ? Device::cuda(gpu) : Device::cpu();
   else {
-    device_ = Device::cuda(0);
+    device_ = Device::cuda(gpu);
     check_device_usable("Trainer accelerator", device_);
+  }
+  if (ddp) {
+    if (!parallel::is_initialized()) parallel::init_process_group(device_.is_cuda() ? "nccl" : "mpi");
+    process_group_ = &parallel::get_default_group();
+    global_rank_ = process_group_->rank();
+    world_size_ = process_group_->size();
+    barrier();  // every rank has made its Trainer (and its logger's version folder name) by now
   }
   module.to(device_);
   module.trainer_ = this;
@@ -187,6 +237,16 @@ void Trainer::teardown(LightningModule& module) {
   module.trainer_ = nullptr;
   module.log_context_.metrics = nullptr;
   module_ = nullptr;
+  ddp_.reset();
+  step_module_.reset();
+}
+
+data::DataLoader Trainer::shard(const data::DataLoader& loader) const {
+  if (process_group_ == nullptr) return loader;
+  const data::DataLoaderOptions& o = loader.options();
+  return data::DataLoader(loader.dataset(), o,
+                          std::make_shared<parallel::DistributedSampler>(loader.dataset_size(), world_size_,
+                                                                         global_rank_, o.shuffle, o.seed));
 }
 
 Batch Trainer::to_device(const Batch& batch) const { return {batch.images.to(device_), batch.labels.to(device_)}; }
@@ -203,6 +263,8 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     train_loader_ = data.train_dataloader();
     VOLT_CHECK(train_loader_.has_value(), "Trainer::fit: the data module has no train_dataloader");
     val_loader_ = data.val_dataloader();
+    train_loader_ = shard(*train_loader_);
+    if (val_loader_) val_loader_ = shard(*val_loader_);
     config_ = module.configure_optimizers();
     VOLT_CHECK(config_.optimizer != nullptr, "Trainer::fit: configure_optimizers returned no optimizer");
     if (const auto& s = config_.lr_scheduler) {
@@ -227,6 +289,10 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     callback_metrics_.clear();
     fit_start_ = std::chrono::steady_clock::now();
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
+    if (process_group_ != nullptr) {  // after the restore: its broadcast from rank 0 changes nothing then
+      step_module_ = std::make_shared<TrainingStepModule>(module);
+      ddp_ = std::make_shared<parallel::DistributedDataParallel>(step_module_, process_group_);
+    }
     if (logger_ && is_global_zero()) logger_->log_hyperparams(module.hparams());
 
     for_callbacks([&](Callback& cb) { cb.on_fit_start(*this, module); });
@@ -264,8 +330,9 @@ std::map<std::string, double> Trainer::evaluate(LightningModule& module, std::op
     VOLT_CHECK(loader.has_value(), "Trainer::", testing ? "test" : "validate", ": the data module has no ",
                testing ? "test" : "val", "_dataloader");
     const BatchCount& limit = testing ? options_.limit_test_batches : options_.limit_val_batches;
-    const int64_t n = limit.of(loader->size(), testing ? "limit_test_batches" : "limit_val_batches");
-    const Metrics m = run_loop(module, *loader, n, stage);
+    data::DataLoader sharded = shard(*loader);
+    const int64_t n = limit.of(sharded.size(), testing ? "limit_test_batches" : "limit_val_batches");
+    const Metrics m = run_loop(module, sharded, n, stage);
     std::map<std::string, double> out = read_all(m);
     teardown(module);
     return out;
@@ -296,6 +363,7 @@ std::vector<Tensor> Trainer::predict(LightningModule& module, LightningDataModul
 
 std::vector<Tensor> Trainer::predict(LightningModule& module, data::DataLoader dataloaders) {
   setup(module, Stage::predicting);
+  dataloaders = shard(dataloaders);
   std::vector<Tensor> outputs;
   try {
     NoGradGuard no_grad;
@@ -317,16 +385,20 @@ std::vector<Tensor> Trainer::predict(LightningModule& module, data::DataLoader d
 
 // --- the fit loop -----------------------------------------------------------------------------
 
-bool Trainer::stop_requested() {
+bool Trainer::stop_requested(bool epoch_boundary) {
   if (options_.max_steps != -1 && global_step_ >= options_.max_steps) return true;
-  if (options_.max_time && std::chrono::steady_clock::now() - fit_start_ >= *options_.max_time) return true;
+  // Under ddp the ranks agree on the others at epoch boundaries only: one collective an epoch,
+  // not one a batch.
+  if (process_group_ != nullptr && !epoch_boundary) return false;
+  bool stop = options_.max_time && std::chrono::steady_clock::now() - fit_start_ >= *options_.max_time;
   // Lightning's rule: a stop asked for before min_epochs waits until they are done.
-  return should_stop && current_epoch_ >= options_.min_epochs.value_or(0);
+  stop |= should_stop && current_epoch_ >= options_.min_epochs.value_or(0);
+  return process_group_ != nullptr ? reduce_any(stop) : stop;
 }
 
 void Trainer::fit_loop(LightningModule& module) {
   if (num_training_batches_ == 0) return;  // limit_train_batches = 0: no training (Lightning's rule)
-  while ((max_epochs_ == -1 || current_epoch_ < max_epochs_) && !stop_requested())
+  while ((max_epochs_ == -1 || current_epoch_ < max_epochs_) && !stop_requested(true))
     if (!train_epoch(module)) break;
 }
 
@@ -344,7 +416,7 @@ bool Trainer::train_epoch(LightningModule& module) {
     train_batch(module, to_device(*it));
     if (batch_in_epoch_ == num_training_batches_) break;  // the epoch's end validates, below
     if (validate_this_epoch && batch_in_epoch_ % val_check_batch_ == 0) validation_during_fit(module);
-    if (stop_requested()) return false;
+    if (stop_requested(false)) return false;
     ++it;
   }
   if (validate_this_epoch && batch_in_epoch_ % val_check_batch_ == 0) validation_during_fit(module);
@@ -357,27 +429,38 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
   stepped_this_batch_ = false;
   for_callbacks([&](Callback& cb) { cb.on_train_batch_start(*this, module, batch, batch_idx); });
   module.on_train_batch_start(batch, batch_idx);
+  const int64_t accumulate = options_.accumulate_grad_batches;
+  const bool steps = (batch_idx + 1) % accumulate == 0 || batch_idx + 1 == num_training_batches_;
+  // Under ddp the batches before a step keep their gradients local; the step's backward
+  // reduces their sum.
+  std::optional<parallel::DistributedDataParallel::NoSync> no_sync;
+  if (ddp_ && !steps) no_sync.emplace(*ddp_);
   Tensor loss;
   {
     const std::optional<DType> half = autocast_dtype(options_.precision);
     const AutocastGuard autocast(device_.type, half, half.has_value());
     const LogScope scope(module, train_metrics_, true, false, batch.labels.size(0));
-    loss = module.training_step(batch, batch_idx);
+    if (ddp_) {
+      step_module_->set_batch(batch, batch_idx);
+      loss = ddp_->forward(batch.images);
+    } else {
+      loss = module.training_step(batch, batch_idx);
+    }
   }
   VOLT_CHECK(loss.defined() && loss.numel() == 1, "training_step (batch ", batch_idx, " of epoch ", current_epoch_,
              "): expected the loss, a one-element tensor, got ",
              loss.defined() ? shape_str(loss.shape()) : std::string("an undefined tensor"));
   VOLT_CHECK(loss.requires_grad(), "training_step (batch ", batch_idx, " of epoch ", current_epoch_,
              "): the loss does not require grad, so backward would reach no parameter");
-  const int64_t accumulate = options_.accumulate_grad_batches;
   // The mean over the accumulated batches, as Lightning: each backward adds loss / accumulate.
   const Tensor scaled = accumulate > 1 ? loss / static_cast<double>(accumulate) : loss;
   if (scaler_)
     scaler_->scale(scaled).backward();
   else
     scaled.backward();
+  no_sync.reset();
   ++batch_in_epoch_;
-  if (batch_in_epoch_ % accumulate == 0 || batch_in_epoch_ == num_training_batches_) optimizer_step();
+  if (steps) optimizer_step();
   for (const auto& [name, value] : train_metrics_.step_metrics())
     callback_metrics_[name] = value;
   const Tensor detached = loss.detach();

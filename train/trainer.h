@@ -10,7 +10,9 @@
 // accumulate_grad_batches batches, and at the epoch's last, the gradients are unscaled,
 // clipped, the optimizer steps, the gradients are dropped, global_step counts one, and a
 // scheduler with interval "step" steps. Nothing in a step reads the device: logged metrics
-// are read at log_every_n_steps boundaries and epoch ends.
+// are read at log_every_n_steps boundaries and epoch ends. Under strategy "ddp" (one process
+// per device, under mpirun) the loaders are sharded and the step runs inside
+// DistributedDataParallel (docs/trainer.md).
 #pragma once
 
 #include <chrono>
@@ -24,6 +26,7 @@
 
 #include "volt/data/data_loader.h"
 #include "volt/nn/optim/grad_scaler.h"
+#include "volt/parallel/distributed_data_parallel.h"
 #include "volt/train/callback.h"
 #include "volt/train/data_module.h"
 #include "volt/train/lightning_module.h"
@@ -33,6 +36,7 @@
 namespace volt::train {
 
 class ModelCheckpoint;
+class TrainingStepModule;  // trainer.cpp
 
 // Lightning's int-or-float batch counts: a whole number is a count of batches, a fraction of
 // 1.0 the part of the loader (limit_train_batches = 10, or = 0.25).
@@ -58,8 +62,10 @@ struct TrainerOptions {
   std::optional<std::chrono::duration<double>> max_time{};  // wall time of fit, checked after each batch
   std::string accelerator = "auto";                         // cpu, cuda (gpu) or auto
   int64_t devices = 1;                                      // one device per process
-  std::string strategy = "auto";                            // one process
-  std::string precision = "32-true";                        // 32-true, 16-mixed or bf16-mixed (32, 16, bf16)
+  // auto: one process. ddp: one process per device, launched by mpirun (or srun): each rank
+  // trains on its DistributedSampler shard, DistributedDataParallel averaging the gradients.
+  std::string strategy = "auto";
+  std::string precision = "32-true";  // 32-true, 16-mixed or bf16-mixed (32, 16, bf16)
   int64_t accumulate_grad_batches = 1;
   std::optional<double> gradient_clip_val{};
   std::string gradient_clip_algorithm = "norm";  // norm (2-norm of all gradients) or value
@@ -130,6 +136,11 @@ class Trainer {
   Logger* logger() const { return logger_.get(); }
   // Whether this step's metrics go to the logger (log_every_n_steps).
   bool should_update_logs() const;
+  // Under ddp, collectives over the ranks for callbacks' decisions (in one process, identities):
+  // rank 0's decision on every rank; whether any rank's is true; a barrier. Every rank must call.
+  bool broadcast_decision(bool decision) const;
+  bool reduce_any(bool decision) const;
+  void barrier() const;
   const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
   ModelCheckpoint* checkpoint_callback() const;
   optim::Optimizer* optimizer() const { return config_.optimizer.get(); }
@@ -149,13 +160,16 @@ class Trainer {
   // Runs the val loader (or test) over its first `batches` batches; returns the epoch metrics.
   Metrics run_loop(LightningModule& module, data::DataLoader& loader, int64_t batches, Stage stage);
   void validation_during_fit(LightningModule& module);
-  bool stop_requested();
+  // max_steps reached, or (at an epoch boundary under ddp, any rank's) max_time or should_stop.
+  bool stop_requested(bool epoch_boundary);
   // Reads `metrics` (those of `source` marked for the logger) and sends them, on rank 0.
   void log_to_logger(const Metrics& metrics, const LoggedMetrics& source);
   void merge_epoch_metrics(const Metrics& epoch, const LoggedMetrics& source);
   void restore(LightningModule& module, const std::string& path);
   std::string resolve_ckpt_path(const std::string& ckpt_path) const;
   Batch to_device(const Batch& batch) const;
+  // Under ddp: the loader on this rank's DistributedSampler shard.
+  data::DataLoader shard(const data::DataLoader& loader) const;
   template <class F>
   void for_callbacks(F&& f);
 
@@ -165,7 +179,10 @@ class Trainer {
   std::shared_ptr<Logger> logger_;
   Device device_ = Device::cpu();
   int global_rank_ = 0, world_size_ = 1;
-  parallel::ProcessGroup* process_group_ = nullptr;  // epoch metrics' sync_dist; null: one process
+  parallel::ProcessGroup* process_group_ = nullptr;  // ddp's; null: one process
+  // Under ddp: DistributedDataParallel around a module whose forward is training_step.
+  std::shared_ptr<TrainingStepModule> step_module_;
+  std::shared_ptr<parallel::DistributedDataParallel> ddp_;
 
   // The run.
   LightningModule* module_ = nullptr;

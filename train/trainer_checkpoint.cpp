@@ -4,6 +4,7 @@
 // scheduler, scaler, generators and counters as they were.
 #include <nlohmann/json.hpp>
 
+#include "volt/autograd/ops.h"
 #include "volt/train/checkpoint.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/trainer.h"
@@ -19,7 +20,12 @@ namespace {
 constexpr const char* kFormat = "volt.train checkpoint";
 constexpr int64_t kFormatVersion = 1;
 
-nlohmann::json generator_state(const Generator& gen) { return {{"seed", gen.seed()}, {"offset", gen.offset()}}; }
+// The process-wide generator and the module's, in that order.
+std::vector<std::pair<std::string, Generator*>> all_generators(const LightningModule& module) {
+  std::vector<std::pair<std::string, Generator*>> out{{"default", &default_generator()}};
+  out.insert(out.end(), module.generators().begin(), module.generators().end());
+  return out;
+}
 
 // A copy that does not share memory with `state` (state_dict()s share it with the live tensors).
 nn::StateDict clone_state(const nn::StateDict& state) {
@@ -45,15 +51,37 @@ nlohmann::json loader_identity(const data::DataLoader& loader) {
 void Trainer::save_checkpoint(const std::string& path) {
   VOLT_CHECK(module_ != nullptr && stage_ == Stage::fitting && config_.optimizer != nullptr,
              "Trainer::save_checkpoint: there is no fit running");
-  if (!is_global_zero()) return;
+  // Each rank's generators (their streams differ where their seeds do): a list by rank.
+  const auto gens = all_generators(*module_);
+  std::vector<int64_t> mine;
+  for (const auto& [name, gen] : gens) {
+    mine.push_back(static_cast<int64_t>(gen->seed()));  // u64 bits through an i64 tensor
+    mine.push_back(static_cast<int64_t>(gen->offset()));
+  }
+  const Tensor local = tensor(mine, {static_cast<int64_t>(mine.size())}, DType::i64);
+  std::vector<Tensor> by_rank{local};
+  if (process_group_ != nullptr && world_size_ > 1) {
+    const Device where = process_group_->device();
+    by_rank.assign(static_cast<std::size_t>(world_size_), Tensor());
+    for (Tensor& t : by_rank)
+      t = zeros(local.shape(), TensorOptions(DType::i64).device(where));
+    process_group_->all_gather(by_rank, local.to(where))->wait();
+  }
+  if (!is_global_zero()) return barrier();  // rank 0 writes; no rank goes on before it is whole
+  nlohmann::json generators = nlohmann::json::array();
+  for (const Tensor& t : by_rank) {
+    const std::vector<int64_t> v = t.to_vector<int64_t>();
+    nlohmann::json rank = nlohmann::json::object();
+    for (std::size_t i = 0; i < gens.size(); ++i)
+      rank[gens[i].first] = {{"seed", static_cast<uint64_t>(v[2 * i])},
+                             {"offset", static_cast<uint64_t>(v[2 * i + 1])}};
+    generators.push_back(rank);
+  }
   CheckpointFiles files;
   files.model = module_->state_dict();
   files.optimizer = config_.optimizer->state_dict();
   if (config_.lr_scheduler) files.lr_scheduler = config_.lr_scheduler->scheduler->state_dict();
   if (scaler_) files.grad_scaler = scaler_->state_dict();
-  nlohmann::json generators = {{"default", generator_state(default_generator())}};
-  for (const auto& [name, gen] : module_->generators())
-    generators[name] = generator_state(*gen);
   nlohmann::json callbacks = nlohmann::json::object();
   for (const auto& cb : callbacks_)
     callbacks[cb->state_key()] = cb->state_dict();
@@ -71,7 +99,13 @@ void Trainer::save_checkpoint(const std::string& path) {
       {"train_dataloader", loader_identity(*train_loader_)},
       {"callbacks", callbacks},
   };
-  write_checkpoint(path, files);
+  try {
+    write_checkpoint(path, files);
+  } catch (...) {
+    barrier();
+    throw;
+  }
+  barrier();
 }
 
 std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path) const {
@@ -114,19 +148,20 @@ void Trainer::restore(LightningModule& module, const std::string& path) {
                " but this run's train loader has ", value.dump(), ": the batches would not be the same");
   }
 
-  const nlohmann::json& gens = field(s, "generators", T::object);
-  std::vector<std::pair<Generator*, const nlohmann::json*>> gen_states{{&default_generator(), nullptr}};
-  for (const auto& [name, gen] : module.generators())
-    gen_states.emplace_back(gen, nullptr);
-  for (std::size_t i = 0; i < gen_states.size(); ++i) {
-    const std::string name = i == 0 ? "default" : module.generators()[i - 1].first;
+  // This rank's entry of the list by rank: every generator there, and no other.
+  const nlohmann::json& gen_list = field(s, "generators", T::array);
+  VOLT_CHECK(gen_list.size() == static_cast<std::size_t>(world_size_), json_file, ": field 'generators' has ",
+             gen_list.size(), " entries, one a rank, but the world size is ", world_size_);
+  const nlohmann::json& gens = gen_list[static_cast<std::size_t>(global_rank_)];
+  VOLT_CHECK(gens.is_object(), json_file, ": field 'generators' entry ", global_rank_, " is not an object");
+  const auto generators = all_generators(module);
+  for (const auto& [name, gen] : generators) {
     const nlohmann::json& g = field(gens, name, T::object);
     field(g, "seed", T::number_unsigned);
     field(g, "offset", T::number_unsigned);
-    gen_states[i].second = &g;
   }
-  VOLT_CHECK(gens.size() == gen_states.size(), json_file, ": field 'generators' names ", gens.size(),
-             " generators but this module registers ", gen_states.size() - 1, " beside the default one");
+  VOLT_CHECK(gens.size() == generators.size(), json_file, ": field 'generators' names ", gens.size(),
+             " generators but this module registers ", generators.size() - 1, " beside the default one");
   const nlohmann::json& callback_states = field(s, "callbacks", T::object);
 
   // The model's names and shapes, all checked before anything is loaded.
@@ -178,9 +213,9 @@ void Trainer::restore(LightningModule& module, const std::string& path) {
     VOLT_FAIL("checkpoint ", path, "/", loading, ": ", e.what());
   }
   module.load_state_dict(files.model);
-  for (const auto& [gen, g] : gen_states) {
-    gen->manual_seed((*g)["seed"].get<uint64_t>());
-    gen->set_offset((*g)["offset"].get<uint64_t>());
+  for (const auto& [name, gen] : generators) {
+    gen->manual_seed(gens[name]["seed"].get<uint64_t>());
+    gen->set_offset(gens[name]["offset"].get<uint64_t>());
   }
   current_epoch_ = epoch;
   global_step_ = step;
