@@ -13,6 +13,7 @@ namespace volt::train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CrashAfterStep;
 using testing::quiet_options;
 using testing::tiny_loader;
 using testing::TinyNet;
@@ -43,16 +44,6 @@ TEST(ModelCheckpoint, SaveTopKKeepsExactlyTheKBest) {
   for (const char* file : {"model.safetensors", "optimizer.safetensors", "trainer_state.json"})
     EXPECT_TRUE(fs::exists(dir.path() / "epoch=1-val_loss=1.00.ckpt" / file)) << file;
 }
-
-// A callback that throws after a given optimizer step, as a crash would.
-struct CrashAfterStep : Callback {
-  explicit CrashAfterStep(int64_t step) : step(step) {}
-  std::string state_key() const override { return "CrashAfterStep"; }
-  void on_train_batch_end(Trainer& t, LightningModule&, const Tensor&, const Batch&, int64_t) override {
-    if (t.global_step() == step) throw std::runtime_error("simulated crash");
-  }
-  int64_t step;
-};
 
 // Dropout drawing from the module's generator, shuffled batches, Adam and a per-step schedule:
 // everything a resume must put back.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "volt/volt.h"
@@ -62,6 +64,17 @@ struct TinyNet : train::LightningModule {
   std::function<train::OptimizerLRScheduler(TinyNet&)> make_optimizers;
   std::shared_ptr<optim::Optimizer> optimizer;
   int64_t training_steps = 0, validation_steps = 0;
+};
+
+// A callback that throws after a given optimizer step, as a crash would.
+struct CrashAfterStep : train::Callback {
+  explicit CrashAfterStep(int64_t step) : step(step) {}
+  std::string state_key() const override { return "CrashAfterStep"; }
+  void on_train_batch_end(train::Trainer& t, train::LightningModule&, const Tensor&, const train::Batch&,
+                          int64_t) override {
+    if (t.global_step() == step) throw std::runtime_error("simulated crash");
+  }
+  int64_t step;
 };
 
 // No logger, checkpoints, progress bar or sanity check, on the CPU: each test adds what it tests.

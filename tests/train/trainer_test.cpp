@@ -218,7 +218,7 @@ TEST(Trainer, DefaultLoggerCheckpointsAndPlainProgressLines) {
 TEST(Trainer, RefusesOptionsItDoesNotHave) {
   testing::expect_error([] { Trainer({.precision = "8-true"}); }, {"precision", "8-true"});
   testing::expect_error([] { Trainer({.devices = 2}); }, {"devices = 2"});
-  testing::expect_error([] { Trainer({.strategy = "ddp"}); }, {"strategy 'ddp'"});
+  testing::expect_error([] { Trainer({.strategy = "fsdp"}); }, {"strategy 'fsdp'"});
   testing::expect_error(
       [] {
         TrainerOptions o;
