@@ -39,4 +39,5 @@
 #include "volt/train/logger.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/progress_bar.h"
+#include "volt/train/timer.h"
 #include "volt/train/trainer.h"

@@ -13,6 +13,7 @@
 #include "volt/train/csv_logger.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/progress_bar.h"
+#include "volt/train/timer.h"
 
 namespace volt::train {
 
@@ -121,7 +122,7 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
     else if (std::get<bool>(o.logger))
       logger_ = std::make_shared<CSVLogger>(o.default_root_dir);
   }
-  bool has_checkpoint = false, has_progress_bar = false;
+  bool has_checkpoint = false, has_progress_bar = false, has_timer = false;
   std::set<std::string> keys;
   for (const auto& cb : o.callbacks) {
     VOLT_CHECK(cb != nullptr, "Trainer: callbacks holds a null callback");
@@ -129,11 +130,15 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
                "'; give them different options");
     has_checkpoint |= dynamic_cast<ModelCheckpoint*>(cb.get()) != nullptr;
     has_progress_bar |= dynamic_cast<ProgressBar*>(cb.get()) != nullptr;
+    has_timer |= dynamic_cast<Timer*>(cb.get()) != nullptr;
     if (o.fast_dev_run == 0 || cb->runs_in_fast_dev_run()) callbacks_.push_back(cb);
   }
   if (o.enable_checkpointing && !has_checkpoint && o.fast_dev_run == 0)
     callbacks_.push_back(std::make_shared<ModelCheckpoint>());
   if (o.enable_progress_bar && !has_progress_bar) callbacks_.push_back(std::make_shared<ProgressBar>());
+  // max_time is a Timer (Lightning's), whose state carries the time over a resume; a Timer of the
+  // caller's own takes precedence.
+  if (o.max_time && !has_timer) callbacks_.push_back(std::make_shared<Timer>(*o.max_time, "step"));
 }
 
 ModelCheckpoint* Trainer::checkpoint_callback() const {
@@ -287,7 +292,6 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     current_epoch_ = global_step_ = batch_in_epoch_ = 0;
     should_stop = false;
     callback_metrics_.clear();
-    fit_start_ = std::chrono::steady_clock::now();
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
     if (process_group_ != nullptr) {  // after the restore: its broadcast from rank 0 changes nothing then
       step_module_ = std::make_shared<TrainingStepModule>(module);
@@ -387,12 +391,12 @@ std::vector<Tensor> Trainer::predict(LightningModule& module, data::DataLoader d
 
 bool Trainer::stop_requested(bool epoch_boundary) {
   if (options_.max_steps != -1 && global_step_ >= options_.max_steps) return true;
-  // Under ddp the ranks agree on the others at epoch boundaries only: one collective an epoch,
+  // Under ddp the ranks agree on should_stop at epoch boundaries only: one collective an epoch,
   // not one a batch.
   if (process_group_ != nullptr && !epoch_boundary) return false;
-  bool stop = options_.max_time && std::chrono::steady_clock::now() - fit_start_ >= *options_.max_time;
-  // Lightning's rule: a stop asked for before min_epochs waits until they are done.
-  stop |= should_stop && current_epoch_ >= options_.min_epochs.value_or(0);
+  // Lightning's rule: a stop asked for (EarlyStopping, the Timer of max_time) before min_epochs
+  // waits until they are done.
+  const bool stop = should_stop && current_epoch_ >= options_.min_epochs.value_or(0);
   return process_group_ != nullptr ? reduce_any(stop) : stop;
 }
 

@@ -59,9 +59,10 @@ struct TrainerOptions {
   std::optional<int64_t> max_epochs{};
   int64_t max_steps = -1;  // optimizer steps; -1: unlimited
   std::optional<int64_t> min_epochs{};
-  std::optional<std::chrono::duration<double>> max_time{};  // wall time of fit, checked after each batch
-  std::string accelerator = "auto";                         // cpu, cuda (gpu) or auto
-  int64_t devices = 1;                                      // one device per process
+  // Wall time of fitting, over resumes too: a Timer (timer.h) checked after each batch.
+  std::optional<std::chrono::duration<double>> max_time{};
+  std::string accelerator = "auto";  // cpu, cuda (gpu) or auto
+  int64_t devices = 1;               // one device per process
   // auto: one process. ddp: one process per device, launched by mpirun (or srun): each rank
   // trains on its DistributedSampler shard, DistributedDataParallel averaging the gradients.
   std::string strategy = "auto";
@@ -160,7 +161,7 @@ class Trainer {
   // Runs the val loader (or test) over its first `batches` batches; returns the epoch metrics.
   Metrics run_loop(LightningModule& module, data::DataLoader& loader, int64_t batches, Stage stage);
   void validation_during_fit(LightningModule& module);
-  // max_steps reached, or (at an epoch boundary under ddp, any rank's) max_time or should_stop.
+  // max_steps reached, or should_stop (at an epoch boundary under ddp: any rank's).
   bool stop_requested(bool epoch_boundary);
   // Reads `metrics` (those of `source` marked for the logger) and sends them, on rank 0.
   void log_to_logger(const Metrics& metrics, const LoggedMetrics& source);
@@ -194,7 +195,6 @@ class Trainer {
   int64_t current_epoch_ = 0, global_step_ = 0, batch_in_epoch_ = 0;
   bool sanity_checking_ = false;
   bool stepped_this_batch_ = false;
-  std::chrono::steady_clock::time_point fit_start_;
   LoggedMetrics train_metrics_, eval_metrics_;
   Metrics callback_metrics_;
 };

@@ -219,6 +219,34 @@ TEST(Resume, RefusesMalformedCheckpointsAndChangesNothing) {
   EXPECT_EQ(m.training_steps, 2);
 }
 
+TEST(Resume, MaxTimeCountsTheTimeOfTheRunBeforeTheCheckpoint) {
+  testing::TempDir dir;
+  auto options = [&](int64_t max_steps) {
+    TrainerOptions o = quiet_options();
+    o.max_epochs = 5;
+    o.max_steps = max_steps;
+    o.max_time = std::chrono::hours(1);
+    o.callbacks = {std::make_shared<ModelCheckpoint>(
+        ModelCheckpointOptions{.dirpath = dir.path().string(), .filename = "c", .every_n_train_steps = 2})};
+    return o;
+  };
+  {
+    TinyNet m;
+    Trainer(options(2)).fit(m, tiny_loader(16, 4));
+  }
+  // As if the run before had taken two hours: the resumed one stops after its first batch.
+  const fs::path state_file = dir.path() / "c.ckpt" / "trainer_state.json";
+  nlohmann::json state = read_json(state_file);
+  ASSERT_TRUE(state["callbacks"].contains("Timer"));
+  state["callbacks"]["Timer"]["time_elapsed"]["train"] = 7200.0;
+  write_json(state_file, state);
+  TinyNet m;
+  Trainer t(options(-1));
+  t.fit(m, tiny_loader(16, 4), std::nullopt, "last");
+  EXPECT_EQ(t.global_step(), 3);
+  EXPECT_EQ(m.training_steps, 1);
+}
+
 TEST(CSVLogger, WritesARowPerLogCallAndWidensTheHeader) {
   testing::TempDir dir;
   CSVLogger logger(dir.path().string(), "runs");

@@ -161,6 +161,21 @@ TEST(Trainer, EarlyStoppingStopsAfterPatienceChecksWithoutImprovement) {
   EXPECT_EQ(t2.current_epoch(), 6);
 }
 
+TEST(Trainer, MaxTimeIsATimerThatStopsAfterTheBatchThatReachesIt) {
+  TinyNet m;
+  TrainerOptions o = quiet_options();
+  o.max_epochs = 3;
+  o.max_time = std::chrono::seconds(0);  // reached by the first batch
+  Trainer t(o);
+  t.fit(m, tiny_loader(40, 4));
+  EXPECT_EQ(t.global_step(), 1);
+  EXPECT_EQ(t.current_epoch(), 0);
+  bool has_timer = false;
+  for (const auto& cb : t.callbacks())
+    has_timer |= dynamic_cast<Timer*>(cb.get()) != nullptr;
+  EXPECT_TRUE(has_timer);
+}
+
 TEST(Trainer, EarlyStoppingStopsAtOnceOnANonFiniteValue) {
   TinyNet m;
   m.val_script = {3, 2, std::nan(""), 1, 1};
