@@ -38,6 +38,7 @@
 #include "volt/train/lightning_module.h"
 #include "volt/train/logger.h"
 #include "volt/train/model_checkpoint.h"
+#include "volt/train/on_exception_checkpoint.h"
 #include "volt/train/progress_bar.h"
 #include "volt/train/timer.h"
 #include "volt/train/trainer.h"

@@ -1,6 +1,8 @@
 #include "volt/train/trainer.h"
 
 #include <algorithm>
+#include <csignal>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -262,7 +264,25 @@ void Trainer::fit(LightningModule& module, data::DataLoader train_dataloaders,
   fit(module, data, ckpt_path);
 }
 
+volatile std::sig_atomic_t Trainer::sigterm_received_ = 0;
+
+// Installs the SIGTERM handler for a fit and puts the one before back after it.
+class SigtermScope {
+ public:
+  SigtermScope() : previous_(std::signal(SIGTERM, [](int) { Trainer::sigterm_received_ = 1; })) {
+    Trainer::sigterm_received_ = 0;
+  }
+  ~SigtermScope() { std::signal(SIGTERM, previous_); }
+  SigtermScope(const SigtermScope&) = delete;
+  SigtermScope& operator=(const SigtermScope&) = delete;
+
+ private:
+  void (*previous_)(int);
+};
+
 void Trainer::fit(LightningModule& module, LightningDataModule& data, const std::string& ckpt_path) {
+  const SigtermScope sigterm;
+  received_sigterm_ = false;
   setup(module, Stage::fitting);
   try {
     train_loader_ = data.train_dataloader();
@@ -317,7 +337,15 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     module.on_fit_end();
   } catch (const std::exception& e) {
     sanity_checking_ = false;
-    for_callbacks([&](Callback& cb) { cb.on_exception(*this, module, e); });
+    // The first error is the one fit throws; one of a hook here (a checkpoint that could not be
+    // written) is reported, not lost, and does not replace it.
+    for_callbacks([&](Callback& cb) {
+      try {
+        cb.on_exception(*this, module, e);
+      } catch (const std::exception& hook_error) {
+        std::cerr << "Trainer: " << cb.state_key() << ".on_exception failed: " << hook_error.what() << '\n';
+      }
+    });
     if (logger_ && is_global_zero()) logger_->finalize("failed");
     teardown(module);
     throw;
@@ -471,6 +499,15 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
   for_callbacks([&](Callback& cb) { cb.on_train_batch_end(*this, module, detached, batch, batch_idx); });
   module.on_train_batch_end(detached, batch, batch_idx);
   if (should_update_logs()) log_to_logger(train_metrics_.step_metrics(), train_metrics_);
+  // A SIGTERM (a scheduler preempting the job) ends fit here, between batches, where the state
+  // is whole: OnExceptionCheckpoint can save it. Under ddp the ranks agree at logged steps.
+  bool sigterm = sigterm_received_ != 0;
+  if (process_group_ != nullptr) sigterm = should_update_logs() && reduce_any(sigterm);
+  if (sigterm) {
+    received_sigterm_ = true;
+    VOLT_FAIL("Trainer: SIGTERM received; fit stopped after batch ", batch_idx, " of epoch ", current_epoch_,
+              " (global step ", global_step_, ")");
+  }
 }
 
 void Trainer::optimizer_step() {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,7 @@ namespace volt::train {
 
 class ModelCheckpoint;
 class TrainingStepModule;  // trainer.cpp
+class SigtermScope;        // trainer.cpp
 
 // Lightning's int-or-float batch counts: a whole number is a count of batches, a fraction of
 // 1.0 the part of the loader (limit_train_batches = 10, or = 0.25).
@@ -143,6 +145,9 @@ class Trainer {
   bool reduce_any(bool decision) const;
   void barrier() const;
   const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  // Whether the last fit ended on a SIGTERM (fit then throws a volt::Error after the batch it
+  // came in, which OnExceptionCheckpoint can save from).
+  bool received_sigterm() const { return received_sigterm_; }
   ModelCheckpoint* checkpoint_callback() const;
   optim::Optimizer* optimizer() const { return config_.optimizer.get(); }
   const std::optional<LRSchedulerConfig>& lr_scheduler_config() const { return config_.lr_scheduler; }
@@ -195,6 +200,9 @@ class Trainer {
   int64_t current_epoch_ = 0, global_step_ = 0, batch_in_epoch_ = 0;
   bool sanity_checking_ = false;
   bool stepped_this_batch_ = false;
+  bool received_sigterm_ = false;
+  friend class SigtermScope;
+  static volatile std::sig_atomic_t sigterm_received_;  // set by the handler fit installs
   LoggedMetrics train_metrics_, eval_metrics_;
   Metrics callback_metrics_;
 };

@@ -2,6 +2,7 @@
 // uninterrupted run's weights, byte for byte) and refusing malformed checkpoints.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -106,6 +107,37 @@ void expect_exact_resume_after_crash(const std::string& precision) {
 TEST(Resume, AfterACrashInsideAnEpochEndsWithTheSameWeightsBitForBit) { expect_exact_resume_after_crash("32-true"); }
 TEST(Resume, UnderSixteenMixedWithTheGradScalersState) { expect_exact_resume_after_crash("16-mixed"); }
 TEST(Resume, UnderBf16Mixed) { expect_exact_resume_after_crash("bf16-mixed"); }
+
+// A SIGTERM at step 17 (raised by a callback, as a scheduler would send it) ends fit with an
+// error after that batch; OnExceptionCheckpoint saves the state, from which the run resumes.
+struct SigtermAtStep : Callback {
+  std::string state_key() const override { return "SigtermAtStep"; }
+  void on_train_batch_end(Trainer& t, LightningModule&, const Tensor&, const Batch&, int64_t) override {
+    if (t.global_step() == 17) std::raise(SIGTERM);
+  }
+};
+
+TEST(Resume, AfterASigtermFromTheOnExceptionCheckpoint) {
+  const std::vector<uint8_t> expected = uninterrupted_weights();
+  testing::TempDir dir;
+  {
+    TinyNet m(0.3);
+    configure_for_resume(m);
+    TrainerOptions o = resume_options(dir.path().string(), 0);
+    o.callbacks = {std::make_shared<SigtermAtStep>(), std::make_shared<OnExceptionCheckpoint>(dir.path().string())};
+    Trainer t(o);
+    testing::expect_error([&] { t.fit(m, shuffled(), tiny_loader(8, 4)); }, {"SIGTERM", "global step 17"});
+    EXPECT_TRUE(t.received_sigterm());
+  }
+  EXPECT_EQ(fs::read_symlink(dir.path() / "last"), "on_exception.ckpt");
+  TinyNet m(0.3, 99);
+  configure_for_resume(m);
+  Trainer t(resume_options(dir.path().string(), 0));
+  t.fit(m, shuffled(), tiny_loader(8, 4), (dir.path() / "on_exception.ckpt").string());
+  EXPECT_EQ(m.training_steps, 30 - 17);
+  EXPECT_EQ(testing::weight_bytes(m), expected);
+  EXPECT_FALSE(t.received_sigterm());
+}
 
 TEST(Resume, FromTheEndOfAnEpochStoppedByMaxSteps) {
   const std::vector<uint8_t> expected = uninterrupted_weights();
