@@ -11,7 +11,6 @@
 #include "volt/autograd/ops.h"
 #include "volt/core/device_backend.h"
 #include "volt/nn/clip_grad.h"
-#include "volt/parallel/distributed_sampler.h"
 #include "volt/train/csv_logger.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/progress_bar.h"
@@ -172,45 +171,6 @@ bool Trainer::should_update_logs() const {
   return stepped_this_batch_ && global_step_ % options_.log_every_n_steps == 0;
 }
 
-bool Trainer::broadcast_decision(bool decision) const {
-  if (process_group_ == nullptr || process_group_->size() == 1) return decision;
-  Tensor t = full({}, decision ? 1.0 : 0.0, TensorOptions(DType::i64).device(process_group_->device()));
-  process_group_->broadcast(t, 0)->wait();
-  return t.item<int64_t>() != 0;
-}
-
-bool Trainer::reduce_any(bool decision) const {
-  if (process_group_ == nullptr || process_group_->size() == 1) return decision;
-  Tensor t = full({}, decision ? 1.0 : 0.0, TensorOptions(DType::i64).device(process_group_->device()));
-  process_group_->all_reduce(t, parallel::ReduceOp::max)->wait();
-  return t.item<int64_t>() != 0;
-}
-
-void Trainer::barrier() const {
-  if (process_group_ != nullptr && process_group_->size() > 1) process_group_->barrier()->wait();
-}
-
-// DistributedDataParallel runs a module's forward(Tensor) and keeps its per-iteration books
-// there (and finds unused parameters from that output). Under ddp the trainer hands it this
-// module, whose forward is the LightningModule's training_step on the batch set beside it.
-class TrainingStepModule : public nn::Module {
- public:
-  explicit TrainingStepModule(LightningModule& module) : module_(module) {
-    // Not owned: the trainer's caller holds the module, and this lives only during fit.
-    register_module("module", std::shared_ptr<nn::Module>(&module, [](nn::Module*) {}));
-  }
-  void set_batch(const Batch& batch, int64_t batch_idx) {
-    batch_ = &batch;
-    batch_idx_ = batch_idx;
-  }
-  Tensor forward(const Tensor& /*images: batch_'s*/) override { return module_.training_step(*batch_, batch_idx_); }
-
- private:
-  LightningModule& module_;
-  const Batch* batch_ = nullptr;
-  int64_t batch_idx_ = 0;
-};
-
 // --- the stages -------------------------------------------------------------------------------
 
 void Trainer::setup(LightningModule& module, Stage stage) {
@@ -246,14 +206,6 @@ void Trainer::teardown(LightningModule& module) {
   module_ = nullptr;
   ddp_.reset();
   step_module_.reset();
-}
-
-data::DataLoader Trainer::shard(const data::DataLoader& loader) const {
-  if (process_group_ == nullptr) return loader;
-  const data::DataLoaderOptions& o = loader.options();
-  return data::DataLoader(loader.dataset(), o,
-                          std::make_shared<parallel::DistributedSampler>(loader.dataset_size(), world_size_,
-                                                                         global_rank_, o.shuffle, o.seed));
 }
 
 Batch Trainer::to_device(const Batch& batch) const { return {batch.images.to(device_), batch.labels.to(device_)}; }
@@ -313,10 +265,7 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     should_stop = false;
     callback_metrics_.clear();
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
-    if (process_group_ != nullptr) {  // after the restore: its broadcast from rank 0 changes nothing then
-      step_module_ = std::make_shared<TrainingStepModule>(module);
-      ddp_ = std::make_shared<parallel::DistributedDataParallel>(step_module_, process_group_);
-    }
+    if (process_group_ != nullptr) wrap_for_ddp(module);  // after the restore: its broadcast changes nothing then
     if (logger_ && is_global_zero()) logger_->log_hyperparams(module.hparams());
 
     for_callbacks([&](Callback& cb) { cb.on_fit_start(*this, module); });
@@ -472,12 +421,7 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
     const std::optional<DType> half = autocast_dtype(options_.precision);
     const AutocastGuard autocast(device_.type, half, half.has_value());
     const LogScope scope(module, train_metrics_, true, false, batch.labels.size(0));
-    if (ddp_) {
-      step_module_->set_batch(batch, batch_idx);
-      loss = ddp_->forward(batch.images);
-    } else {
-      loss = module.training_step(batch, batch_idx);
-    }
+    loss = ddp_ ? ddp_training_step(batch, batch_idx) : module.training_step(batch, batch_idx);
   }
   VOLT_CHECK(loss.defined() && loss.numel() == 1, "training_step (batch ", batch_idx, " of epoch ", current_epoch_,
              "): expected the loss, a one-element tensor, got ",

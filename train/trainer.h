@@ -37,7 +37,7 @@
 namespace volt::train {
 
 class ModelCheckpoint;
-class TrainingStepModule;  // trainer.cpp
+class TrainingStepModule;  // trainer_ddp.cpp
 class SigtermScope;        // trainer.cpp
 
 // Lightning's int-or-float batch counts: a whole number is a count of batches, a fraction of
@@ -174,8 +174,11 @@ class Trainer {
   void restore(LightningModule& module, const std::string& path);
   std::string resolve_ckpt_path(const std::string& ckpt_path) const;
   Batch to_device(const Batch& batch) const;
-  // Under ddp: the loader on this rank's DistributedSampler shard.
+  // Under ddp (trainer_ddp.cpp): the loader on this rank's DistributedSampler shard; the module
+  // inside DistributedDataParallel; training_step run through it.
   data::DataLoader shard(const data::DataLoader& loader) const;
+  void wrap_for_ddp(LightningModule& module);
+  Tensor ddp_training_step(const Batch& batch, int64_t batch_idx);
   template <class F>
   void for_callbacks(F&& f);
 
