@@ -48,10 +48,11 @@ TEST(ModelCheckpoint, SaveTopKKeepsExactlyTheKBest) {
 
 // Dropout drawing from the module's generator, shuffled batches, Adam and a per-step schedule:
 // everything a resume must put back.
-void configure_for_resume(TinyNet& m) {
-  m.make_optimizers = [](TinyNet& net) {
+void configure_for_resume(TinyNet& m, const std::string& interval = "step") {
+  m.make_optimizers = [interval](TinyNet& net) {
     net.optimizer = std::make_shared<optim::Adam>(net.parameters(), optim::AdamOptions(0.01));
-    LRSchedulerConfig s{.scheduler = std::make_shared<optim::StepLR>(*net.optimizer, 4, 0.7), .interval = "step"};
+    LRSchedulerConfig s{.scheduler = std::make_shared<optim::StepLR>(*net.optimizer, interval == "step" ? 4 : 1, 0.7),
+                        .interval = interval};
     return OptimizerLRScheduler{net.optimizer, s};
   };
 }
@@ -156,6 +157,41 @@ TEST(Resume, FromTheEndOfAnEpochStoppedByMaxSteps) {
   Trainer t(resume_options(dir.path().string(), 10));
   t.fit(m, shuffled(), tiny_loader(8, 4), (dir.path() / "epoch=1-step=20.ckpt").string());
   EXPECT_EQ(m.training_steps, 10);
+  EXPECT_EQ(testing::weight_bytes(m), expected);
+}
+
+// A checkpoint written at an epoch's end (on_train_epoch_end) comes before that epoch's
+// scheduler step, which the resume then takes: the lr of epoch 1 is 0.7 × that of epoch 0.
+TEST(Resume, FromAnEpochEndCheckpointTakesThatEpochsSchedulerStep) {
+  auto epoch_end_options = [](const std::string& dir) {
+    TrainerOptions o = quiet_options();
+    o.max_epochs = 3;
+    o.callbacks = {std::make_shared<ModelCheckpoint>(ModelCheckpointOptions{.dirpath = dir, .save_top_k = -1})};
+    return o;
+  };
+  std::vector<uint8_t> expected;
+  {
+    testing::TempDir dir;
+    TinyNet m(0.3);
+    configure_for_resume(m, "epoch");
+    Trainer(epoch_end_options(dir.path().string())).fit(m, shuffled());
+    expected = testing::weight_bytes(m);
+    EXPECT_NEAR(m.optimizer->lr(), 0.01 * 0.7 * 0.7 * 0.7, 1e-12);
+  }
+  testing::TempDir dir;
+  {
+    TinyNet m(0.3);
+    configure_for_resume(m, "epoch");
+    TrainerOptions o = epoch_end_options(dir.path().string());
+    o.callbacks.push_back(std::make_shared<CrashAfterStep>(11));  // the first batch of epoch 1
+    EXPECT_THROW(Trainer(o).fit(m, shuffled()), std::runtime_error);
+  }
+  EXPECT_EQ(fs::read_symlink(dir.path() / "last"), "epoch=0-step=10.ckpt");
+  TinyNet m(0.3, 99);
+  configure_for_resume(m, "epoch");
+  Trainer t(epoch_end_options(dir.path().string()));
+  t.fit(m, shuffled(), std::nullopt, "last");
+  EXPECT_EQ(m.training_steps, 20);
   EXPECT_EQ(testing::weight_bytes(m), expected);
 }
 
