@@ -1,6 +1,6 @@
 # volt_layer(NAME [DIR dir] [DEPENDS layer...] [LINK target...] [PRIVATE_LINK target...])
 #
-# One layer of the library (core, kernels, autograd, nn, data, parallel, train; and the CUDA backend's two):
+# One layer of the library (core, kernels, autograd, nn, data, parallel, train; and the CUDA backend's):
 # an object library of the .cpp/.cu files under DIR (default NAME, without cuda/ subfolders
 # unless DIR is one). Its headers are staged as volt/<dir>/ under build/layers/<name>/ (a
 # symbolic link to the source folder), and a layer's include path holds its own stage and those

@@ -7,6 +7,7 @@
 //                 [--devices LIST] [--process-group-backend auto|mpi|nccl] [--threads N]
 //                 [--flush-denormal on|off]
 //                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
+//   fashion_mnist sweep --out DIR --param NAME=DOMAIN... [sweep options] [-- training flags]
 //
 // Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
 // fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
@@ -35,6 +36,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -103,7 +105,8 @@ const char* kUsage =
     "  --out DIR            where model.safetensors, optimizer.safetensors and metrics.csv go\n"
     "                       (default out/fashion_mnist)\n"
     "  --load FILE          start from this model.safetensors\n"
-    "  --summary-json FILE  write the final figures as JSON\n";
+    "  --summary-json FILE  write the final figures as JSON\n"
+    "fashion_mnist sweep --help: hyperparameter search over trials of this job\n";
 
 // Numbers on the command line are parsed whole, with std::from_chars: no sign for an unsigned
 // value (an istream reads "-1" as 2^64-1), no trailing characters ("10x"), no leading spaces,
@@ -326,6 +329,125 @@ nlohmann::json devices_json(const std::vector<Device>& devices) {
   return names;
 }
 
+const char* kSweepUsage =
+    "usage: fashion_mnist sweep --out DIR --param NAME=DOMAIN... [options] [-- TRAINING FLAGS]\n"
+    "  Trials of the main job, each its own process with its own folder DIR/trial-NNN; the\n"
+    "  flags after -- go to every trial, each parameter as --NAME VALUE (batch_size: --batch-size).\n"
+    "  --param NAME=DOMAIN  uniform(a,b), loguniform(a,b), randint(a,b) (a <= x < b),\n"
+    "                       choice(v,...), grid(v,...) or a value; repeatable\n"
+    "  --space FILE         parameters from a JSON object ({\"lr\": \"loguniform(1e-4,1e-1)\",\n"
+    "                       \"batch_size\": [32, 64]}: an array is a grid)\n"
+    "  --search S           grid (every combination of the lists) or random (default random)\n"
+    "  --trials N           random search: how many trials (default 10)\n"
+    "  --seed N             random search: the draws; the same seed, the same trials (default 0)\n"
+    "  --parallel K         trials at once, each with its share of the CPUs (default 1)\n"
+    "  --gpus LIST          give each trial one of these GPUs, round-robin (CUDA_VISIBLE_DEVICES)\n"
+    "  --metric NAME        the metrics.csv column to optimise (default test_accuracy)\n"
+    "  --mode max|min       which way it is better (default max)\n"
+    "  --scheduler S        none or asha: stop poor trials at rungs (default none)\n"
+    "  --grace-epochs G     asha's first rung (default 1)\n"
+    "  --reduction-factor R asha's rung spacing; 1/R of the trials go on (default 3)\n"
+    "  Writes DIR/results.csv (a row per trial) and prints the best trial's command line. The\n"
+    "  same command on the same DIR resumes: trials that ended are kept. Ctrl-C stops the trials\n"
+    "  and exits 130.\n";
+
+int sweep(int argc, char** argv) {
+  train::SweepOptions o;
+  std::vector<std::string> params, train_flags;
+  std::string space_file, scheduler = "none";
+  train::AshaOptions asha;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << kSweepUsage;
+      return 0;
+    }
+    if (flag == "--") {
+      train_flags.assign(argv + i + 1, argv + argc);
+      break;
+    }
+    VOLT_CHECK(i + 1 < argc, "sweep: missing value for ", flag);
+    const std::string value = argv[++i];
+    if (flag == "--out")
+      o.out = value;
+    else if (flag == "--param")
+      params.push_back(value);
+    else if (flag == "--space")
+      space_file = value;
+    else if (flag == "--search")
+      o.search = value;
+    else if (flag == "--trials")
+      o.trials = parse_integer<int64_t>(flag, value);
+    else if (flag == "--seed")
+      o.seed = parse_integer<uint64_t>(flag, value);
+    else if (flag == "--parallel")
+      o.parallel = parse_integer<int64_t>(flag, value);
+    else if (flag == "--gpus") {
+      std::stringstream list(value);
+      for (std::string g; std::getline(list, g, ',');)
+        o.gpus.push_back(std::to_string(parse_integer<int>(flag, g)));
+    } else if (flag == "--metric")
+      o.metric = value;
+    else if (flag == "--mode")
+      o.mode = value;
+    else if (flag == "--scheduler") {
+      VOLT_CHECK(value == "none" || value == "asha", "--scheduler: expected none or asha, got '", value, "'");
+      scheduler = value;
+    } else if (flag == "--grace-epochs")
+      asha.grace_period = parse_integer<int64_t>(flag, value);
+    else if (flag == "--reduction-factor")
+      asha.reduction_factor = parse_double(flag, value);
+    else
+      VOLT_FAIL("sweep: unknown option ", flag, " (see fashion_mnist sweep --help; training flags go after --)");
+  }
+  VOLT_CHECK(!o.out.empty(), "sweep: --out DIR is required (the sweep's folder)");
+  o.space = space_file.empty() ? train::SearchSpace() : train::SearchSpace::from_json_file(space_file);
+  const train::SearchSpace given = train::SearchSpace::parse(params);
+  for (const auto& [name, domain] : given.params())
+    o.space.add(name, domain);
+  if (scheduler == "asha") o.asha = asha;
+  for (const std::string& f : train_flags)
+    VOLT_CHECK(f != "--out",
+               "sweep: --out after -- would send every trial to one folder; the sweep gives each its own");
+  // The trials run this very program.
+  o.command = {std::filesystem::read_symlink("/proc/self/exe").string()};
+  o.command.insert(o.command.end(), train_flags.begin(), train_flags.end());
+
+  std::vector<train::TrialResult> results;
+  try {
+    results = train::run_sweep(o);
+  } catch (const train::SweepInterrupted& e) {
+    std::cerr << e.what() << '\n';
+    return 130;
+  }
+  // The table: a column per parameter, as wide as its longest value.
+  std::vector<std::size_t> width;
+  for (const auto& [name, d] : o.space.params())
+    width.push_back(name.size() + 2);
+  for (const train::TrialResult& r : results)
+    for (std::size_t p = 0; p < r.config.size(); ++p)
+      width[p] = std::max(width[p], r.config[p].second.size() + 2);
+  std::cout << "\n" << std::left << std::setw(7) << "trial" << std::setw(13) << "status";
+  for (std::size_t p = 0; p < width.size(); ++p)
+    std::cout << std::setw(static_cast<int>(width[p])) << o.space.params()[p].first;
+  std::cout << "best " << o.metric << "\n";
+  for (const train::TrialResult& r : results) {
+    std::cout << std::setw(7) << r.id << std::setw(13) << r.status;
+    for (std::size_t p = 0; p < r.config.size(); ++p)
+      std::cout << std::setw(static_cast<int>(width[p])) << r.config[p].second;
+    std::cout << std::setw(10) << (std::isfinite(r.best) ? std::to_string(r.best) : "-")
+              << (r.reason.empty() ? "" : "  " + r.reason) << "\n";
+  }
+  std::cout << std::right;
+  const train::TrialResult* best = train::best_trial(results, o.mode);
+  std::cout << "results: " << o.out << "/results.csv\n";
+  VOLT_CHECK(best != nullptr, "sweep: no trial produced a finite ", o.metric, "; see the trials' stderr.log in ",
+             o.out);
+  std::cout << "best: trial " << best->id << ", " << o.metric << " " << std::setprecision(6) << best->best << "\n  "
+            << train::shell_line(best->command) << "\n";
+  return 0;
+}
+
 int run(int argc, char** argv) {
   bool weight_decay_given = false;
   const Options o = parse_args(argc, argv, weight_decay_given);
@@ -457,6 +579,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "sweep") return sweep(argc - 1, argv + 1);
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "fashion_mnist: error: " << e.what() << '\n';

@@ -82,7 +82,9 @@ class ProcessGroup {
   int rank_, size_;
 };
 
-// The MPI backend over a duplicate of MPI_COMM_WORLD (MPI is initialised if it is not yet).
+// The MPI backend over a duplicate of MPI_COMM_WORLD (MPI is initialised if it is not yet; when
+// this group initialises Open MPI, it picks Rabenseifner's algorithm for the non-blocking
+// all-reduce unless OMPI_MCA_coll_libnbc_iallreduce_algorithm says otherwise).
 class ProcessGroupMPI : public ProcessGroup {
  public:
   explicit ProcessGroupMPI(ProcessGroupOptions options = {});

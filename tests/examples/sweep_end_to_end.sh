@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job's hyperparameter sweep end to end: a grid of four one-epoch trials on the real
+# data, two at a time. results.csv holds four completed rows, the reported best is the row with
+# the best test accuracy, and the best trial's printed command, run again, reaches the same
+# accuracy (one thread each: bitwise-reproducible runs). Bad search specs are refused first,
+# with the reason. Exits 77 (CTest: skipped) without the Fashion-MNIST files.
+set -euo pipefail
+bin=$1
+data=${VOLT_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+refuse() {
+  local want=$1 rc=0
+  shift
+  "$bin" sweep "$@" >/dev/null 2>"$out/err" || rc=$?
+  [ "$rc" -eq 1 ] || { echo "fashion_mnist sweep $* exited $rc, expected 1:"; cat "$out/err"; exit 1; }
+  grep -qF -- "$want" "$out/err" || { echo "fashion_mnist sweep $*: the error does not say \"$want\":"; cat "$out/err"; exit 1; }
+}
+refuse "--out DIR is required" --param "lr=grid(0.1)"
+refuse "unknown domain 'normal'" --out "$out/bad" --param "lr=normal(0,1)"
+refuse "'lr=loguniform(1e-4,1e-1)' is a distribution" --out "$out/bad" --search grid --param "lr=loguniform(1e-4,1e-1)"
+refuse "the search space is empty" --out "$out/bad"
+refuse "would send every trial to one folder" --out "$out/bad" --param "lr=grid(0.1)" -- --out x
+
+[ -f "$data/train-images-idx3-ubyte.gz" ] || { echo "skipped: no Fashion-MNIST in $data"; exit 77; }
+"$bin" sweep --out "$out/sweep" --search grid --param "lr=grid(0.0003,0.003)" --param "optimizer=grid(adam,sgd)" \
+  --parallel 2 -- --epochs 1 --threads 1 --data "$data" >"$out/sweep.log" 2>&1 ||
+  { echo "the sweep failed:"; cat "$out/sweep.log"; exit 1; }
+cat "$out/sweep.log"
+rows=$(tail -n +2 "$out/sweep/results.csv" | grep -c ",completed," || true)
+[ "$rows" -eq 4 ] || { echo "results.csv has $rows completed rows, expected 4:"; cat "$out/sweep/results.csv"; exit 1; }
+
+# The best row by test accuracy (column 5: trial,status,lr,optimizer,best_...) is the one reported.
+best_row=$(tail -n +2 "$out/sweep/results.csv" | sort -t, -k5,5gr | head -1)
+best_id=${best_row%%,*}
+best_acc=$(echo "$best_row" | cut -d, -f5)
+grep -q "^best: trial $best_id, test_accuracy " "$out/sweep.log" ||
+  { echo "the sweep did not report trial $best_id ($best_acc) as the best:"; cat "$out/sweep.log"; exit 1; }
+
+# Its command again, into another folder: the same accuracy.
+command=$(grep -A1 "^best: trial" "$out/sweep.log" | tail -1)
+again=$(echo "$command" | sed "s|$out/sweep/trial-[0-9]*|$out/again|")
+eval "$again" >"$out/again.log" 2>&1 || { echo "the best trial's command failed: $again"; cat "$out/again.log"; exit 1; }
+acc=$(tail -1 "$out/again/metrics.csv" | cut -d, -f4)
+[ "$(printf '%.6g' "$acc")" = "$(printf '%.6g' "$best_acc")" ] ||
+  { echo "the best trial's command reached $acc, the sweep recorded $best_acc"; exit 1; }
+echo "sweep: the best trial ($best_id, test accuracy $best_acc) reproduces from its command line"
+
+# The plot: a PNG drawn by matplotlib (scripts/bootstrap installs python3-matplotlib).
+src=$(cd "$(dirname "$0")/../.." && pwd)
+py=/usr/bin/python3  # Debian's, where python3-matplotlib lives (build/venv's comes first on PATH)
+[ -x "$py" ] || py=python3
+"$py" "$src/scripts/plot_sweep.py" "$out/sweep" || { echo "plot_sweep.py failed (python3-matplotlib: scripts/bootstrap)"; exit 1; }
+[ "$(head -c 8 "$out/sweep/sweep.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] ||
+  { echo "sweep.png is not a PNG"; exit 1; }
