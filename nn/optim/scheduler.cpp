@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "volt/autograd/ops.h"
+
 namespace volt::optim {
 
 LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
@@ -27,6 +29,29 @@ std::vector<double> LRScheduler::get_last_lr() const {
   for (const ParamGroup& g : optimizer_.param_groups())
     lrs.push_back(g.lr.value());
   return lrs;
+}
+
+StateDict LRScheduler::state_dict() const {
+  return {{"last_epoch", scalar_tensor(static_cast<double>(last_epoch_), DType::i64)},
+          {"base_lrs", tensor(base_lrs_, {static_cast<int64_t>(base_lrs_.size())}, DType::f64)}};
+}
+
+void LRScheduler::load_state_dict(const StateDict& state) {
+  const auto last = state.find("last_epoch"), base = state.find("base_lrs");
+  VOLT_CHECK(last != state.end() && base != state.end(),
+             "scheduler load_state_dict: expected entries 'last_epoch' and 'base_lrs'");
+  VOLT_CHECK(state.size() == 2, "scheduler load_state_dict: expected only 'last_epoch' and 'base_lrs', got ",
+             state.size(), " entries");
+  VOLT_CHECK(last->second.numel() == 1, "scheduler load_state_dict: 'last_epoch' has shape ",
+             shape_str(last->second.shape()), ", expected one value");
+  VOLT_CHECK(base->second.dim() == 1 && base->second.numel() == static_cast<int64_t>(base_lrs_.size()),
+             "scheduler load_state_dict: 'base_lrs' has shape ", shape_str(base->second.shape()),
+             " but the optimizer has ", base_lrs_.size(), " parameter groups");
+  const auto epoch = last->second.item<int64_t>();
+  VOLT_CHECK(epoch >= 0, "scheduler load_state_dict: 'last_epoch' is ", epoch, ", expected 0 or more");
+  last_epoch_ = epoch;
+  base_lrs_ = base->second.to_vector<double>();
+  apply();
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)

@@ -21,6 +21,11 @@ class LRScheduler {
   double base_lr() const { return base_lrs_[0]; }  // the first group's
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   std::vector<double> get_last_lr() const;  // every group's lr, as last set
+  // "last_epoch" (i64 scalar) and "base_lrs" (f64, one a group): with the optimizer's state,
+  // what a resume needs. load_state_dict checks both before it changes anything, then sets
+  // the lrs (and whatever else the schedule moves) for the loaded counter.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
 
  protected:
   void apply();  // sets the lrs for last_epoch_

@@ -304,6 +304,35 @@ TEST(Schedulers, StepLR) {
   EXPECT_EQ(lrs, (std::vector<double>{1.0, 1.0, 0.5, 0.5, 0.25, 0.25}));
 }
 
+// A scheduler made afresh and given another's state_dict continues its schedule: the lrs it
+// sets next are those the first would set (StepLR(2, 0.5) from lr 1: 1, 1, 0.5, 0.5, 0.25, ...).
+TEST(Schedulers, StateDictResumesTheSchedule) {
+  Tensor p = tensor({1.0}).requires_grad_(true);
+  SGD opt({p}, SGDOptions(1.0));
+  StepLR sched(opt, 2, 0.5);
+  for (int e = 0; e < 3; ++e)
+    sched.step();
+  const StateDict saved = sched.state_dict();
+  EXPECT_EQ(saved.at("last_epoch").item<int64_t>(), 3);
+
+  Tensor q = tensor({1.0}).requires_grad_(true);
+  SGD opt2({q}, SGDOptions(1.0));
+  StepLR resumed(opt2, 2, 0.5);
+  resumed.load_state_dict(saved);
+  EXPECT_EQ(opt2.lr(), 0.5);
+  resumed.step();
+  EXPECT_EQ(opt2.lr(), 0.25);
+
+  StateDict bad = saved;
+  bad["base_lrs"] = tensor({1.0, 1.0}, DType::f64);
+  EXPECT_THROW(resumed.load_state_dict(bad), Error);
+  bad = saved;
+  bad.erase("last_epoch");
+  EXPECT_THROW(resumed.load_state_dict(bad), Error);
+  EXPECT_EQ(resumed.last_epoch(), 4);  // the refusals changed nothing
+  EXPECT_EQ(opt2.lr(), 0.25);
+}
+
 TEST(Schedulers, CosineAnnealing) {
   Tensor p = tensor({1.0}).requires_grad_(true);
   SGD opt({p}, SGDOptions(0.1));
