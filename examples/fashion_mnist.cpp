@@ -70,6 +70,9 @@ struct Options {
   std::string out = "out/fashion_mnist";
   std::string load;
   std::string summary_json;
+  // fashion_mnist lr-find: the learning-rate range test instead of training.
+  bool lr_find = false;
+  train::LRFinderOptions finder;
 };
 
 const char* kUsage =
@@ -106,7 +109,11 @@ const char* kUsage =
     "                       (default out/fashion_mnist)\n"
     "  --load FILE          start from this model.safetensors\n"
     "  --summary-json FILE  write the final figures as JSON\n"
-    "fashion_mnist sweep --help: hyperparameter search over trials of this job\n";
+    "fashion_mnist sweep --help: hyperparameter search over trials of this job\n"
+    "fashion_mnist lr-find [--min-lr X] [--max-lr X] [--num-training N] [--lr-mode M] [options]:\n"
+    "  the learning-rate range test (Lightning's lr_find: 1e-8 to 1 over 100 steps, exponential\n"
+    "  or linear) on the training set with the options above; prints the suggested rate and\n"
+    "  writes lr_find.csv and lr_find.json to --out; the network is left untouched\n";
 
 // Numbers on the command line are parsed whole, with std::from_chars: no sign for an unsigned
 // value (an istream reads "-1" as 2^64-1), no trailing characters ("10x"), no leading spaces,
@@ -155,8 +162,9 @@ std::vector<Device> parse_devices(const std::string& flag, const std::string& te
   }
 }
 
-Options parse_args(int argc, char** argv, bool& weight_decay_given) {
+Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find) {
   Options o;
+  o.lr_find = lr_find;
   weight_decay_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -210,6 +218,14 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given) {
       o.load = value;
     else if (flag == "--summary-json")
       o.summary_json = value;
+    else if (o.lr_find && flag == "--min-lr")
+      o.finder.min_lr = parse_double(flag, value);
+    else if (o.lr_find && flag == "--max-lr")
+      o.finder.max_lr = parse_double(flag, value);
+    else if (o.lr_find && flag == "--num-training")
+      o.finder.num_training = parse_integer<int64_t>(flag, value);
+    else if (o.lr_find && flag == "--lr-mode")
+      o.finder.mode = value;
     else
       VOLT_FAIL("unknown option ", flag, " (see --help)");
   }
@@ -458,9 +474,42 @@ int sweep(int argc, char** argv) {
   return 0;
 }
 
-int run(int argc, char** argv) {
+// fashion_mnist lr-find: the range test over the training batches (the loader's order, again
+// from the start when the steps outnumber them), in the precision asked for.
+int find_lr(const Options& o, nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader,
+            const Device& device, std::optional<DType> half, Generator& gen) {
+  VOLT_CHECK(o.strategy == "auto", "lr-find runs in one process, without --strategy ", o.strategy);
+  VOLT_CHECK(o.precision != "16-mixed",
+             "lr-find: 16-mixed needs a GradScaler, which the range test does not run; use 32-true or bf16-mixed");
+  auto batch = loader.begin();
+  const train::LRFinderResult r =
+      train::lr_find(model, optimizer,
+                     [&](int64_t) {
+                       if (batch == loader.end()) batch = loader.begin();
+                       const data::Batch b = *batch;
+                       ++batch;
+                       const AutocastGuard autocast(device.type, half, half.has_value());
+                       return cross_entropy(model(b.images.to(device)), b.labels.to(device));
+                     },
+                     o.finder, {&gen, &default_generator()});
+  std::filesystem::create_directories(o.out);
+  r.write_csv(o.out + "/lr_find.csv");
+  nlohmann::json summary = {
+      {"min_lr", o.finder.min_lr}, {"max_lr", o.finder.max_lr}, {"num_training", o.finder.num_training},
+      {"mode", o.finder.mode},     {"steps", r.lrs.size()},     {"stopped_early", r.stopped_early}};
+  summary["suggestion"] = r.suggestion ? nlohmann::json(*r.suggestion) : nlohmann::json(nullptr);
+  std::ofstream(o.out + "/lr_find.json") << summary.dump(2) << "\n";
+  std::cout << "lr-find: " << r.lrs.size() << " steps from " << r.lrs.front() << " to " << r.lrs.back()
+            << (r.stopped_early ? " (stopped early: the loss diverged)" : "") << "\n";
+  VOLT_CHECK(r.suggestion.has_value(), "lr-find: too few steps to suggest a rate (", r.lrs.size(), "); see ", o.out,
+             "/lr_find.csv");
+  std::cout << "suggested learning rate " << *r.suggestion << "  (" << o.out << "/lr_find.csv, lr_find.json)\n";
+  return 0;
+}
+
+int run(int argc, char** argv, bool lr_find = false) {
   bool weight_decay_given = false;
-  const Options o = parse_args(argc, argv, weight_decay_given);
+  const Options o = parse_args(argc, argv, weight_decay_given, lr_find);
   if (o.threads > 0) set_num_threads(o.threads);
   set_flush_denormal(o.flush_denormal);
   for (const Device& d : o.devices)
@@ -500,6 +549,7 @@ int run(int argc, char** argv) {
   const std::optional<DType> half = autocast_dtype(o.precision);
   // f16's narrow range needs loss scaling; bf16 has f32's and goes without (as Lightning).
   amp::GradScaler scaler(65536.0, 2.0, 0.5, 2000, /*enabled=*/o.precision == "16-mixed");
+  if (o.lr_find) return find_lr(o, model, *optimizer, train_loader, device, half, gen);
 
   std::ofstream metrics;
   if (chief) {
@@ -590,6 +640,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     if (argc > 1 && std::string(argv[1]) == "sweep") return sweep(argc - 1, argv + 1);
+    if (argc > 1 && std::string(argv[1]) == "lr-find") return run(argc - 1, argv + 1, /*lr_find=*/true);
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "fashion_mnist: error: " << e.what() << '\n';

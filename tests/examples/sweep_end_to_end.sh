@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job's hyperparameter sweep end to end: a grid of four one-epoch trials on the real
+# The main job's hyperparameter sweep and lr-find end to end: a grid of four one-epoch trials on the real
 # data, two at a time. results.csv holds four completed rows, the reported best is the row with
 # the best test accuracy, and the best trial's printed command, run again, reaches the same
 # accuracy (one thread each: bitwise-reproducible runs). Bad search specs are refused first,
@@ -54,3 +54,18 @@ py=/usr/bin/python3  # Debian's, where python3-matplotlib lives (build/venv's co
 "$py" "$src/scripts/plot_sweep.py" "$out/sweep" || { echo "plot_sweep.py failed (python3-matplotlib: scripts/bootstrap)"; exit 1; }
 [ "$(head -c 8 "$out/sweep/sweep.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] ||
   { echo "sweep.png is not a PNG"; exit 1; }
+
+# lr-find: 100 steps of the range test, a suggestion inside the swept range, its plot; its
+# flags are refused outside it, and 16-mixed (no scaler in the test) is refused.
+"$bin" --min-lr 1e-6 --data "$data" --out "$out/x" >/dev/null 2>"$out/err" && { echo "--min-lr accepted without lr-find"; exit 1; }
+grep -qF "unknown option --min-lr" "$out/err" || { echo "--min-lr outside lr-find:"; cat "$out/err"; exit 1; }
+"$bin" lr-find --precision 16-mixed --data "$data" --out "$out/x" >/dev/null 2>"$out/err" && { echo "lr-find took 16-mixed"; exit 1; }
+grep -qF "16-mixed needs a GradScaler" "$out/err" || { cat "$out/err"; exit 1; }
+"$bin" lr-find --threads 1 --data "$data" --out "$out/lr" >"$out/lr.log" 2>&1 || { echo "lr-find failed:"; cat "$out/lr.log"; exit 1; }
+cat "$out/lr.log"
+suggestion=$(sed -n 's/^suggested learning rate \([^ ]*\) .*/\1/p' "$out/lr.log")
+awk -v s="$suggestion" 'BEGIN { exit !(s > 1e-8 && s < 1) }' || { echo "suggestion '$suggestion' outside [1e-8, 1]"; exit 1; }
+[ "$(wc -l <"$out/lr/lr_find.csv")" -eq 101 ] || { echo "lr_find.csv should hold 100 rows"; exit 1; }
+[ ! -e "$out/lr/model.safetensors" ] || { echo "lr-find wrote a model"; exit 1; }
+"$py" "$src/scripts/plot_lr_find.py" "$out/lr" >/dev/null || { echo "plot_lr_find.py failed"; exit 1; }
+[ "$(head -c 8 "$out/lr/lr_find.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || { echo "lr_find.png is not a PNG"; exit 1; }
