@@ -359,9 +359,11 @@ const char* kSweepUsage =
     "  --parallel K         trials at once, each with its share of the CPUs (default 1)\n"
     "  --gpus LIST          give each trial one of these GPUs, round-robin (CUDA_VISIBLE_DEVICES)\n"
     "  --metric NAME        the metrics.csv column to optimise (default test_accuracy)\n"
+    "  --metrics-file PATH  where a trial writes its results, below its folder (default\n"
+    "                       metrics.csv; a Trainer program: lightning_logs/version_0/metrics.csv)\n"
     "  --mode max|min       which way it is better (default max)\n"
     "  --scheduler S        none or asha: stop poor trials at rungs (default none)\n"
-    "  --grace-epochs G     asha's first rung (default 1)\n"
+    "  --grace-epochs G     asha's first rung, in results: epochs of this job (default 1)\n"
     "  --reduction-factor R asha's rung spacing; 1/R of the trials go on (default 3)\n"
     "  Writes DIR/results.csv (a row per trial) and prints the best trial's command line. The\n"
     "  same command on the same DIR resumes: trials that ended are kept. Ctrl-C stops the trials\n"
@@ -405,6 +407,8 @@ int sweep(int argc, char** argv) {
         o.gpus.push_back(std::to_string(parse_integer<int>(flag, g)));
     } else if (flag == "--metric")
       o.metric = value;
+    else if (flag == "--metrics-file")
+      o.metrics_file = value;
     else if (flag == "--mode")
       o.mode = value;
     else if (flag == "--scheduler") {

@@ -121,18 +121,22 @@ int64_t available_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// A running trial's metrics.csv, read as it grows: complete lines only.
+// A running trial's metrics file, read as it grows: complete lines only. Each row with a value
+// in the metric's column is one result; the results are counted (Ray's training_iteration):
+// the main job writes one a epoch, a Trainer run one a validation. Empty cells (a CSVLogger row
+// logging other metrics) are no result.
 struct MetricReader {
   MetricReader() = default;
   MetricReader(fs::path f, std::string m) : file(std::move(f)), metric(std::move(m)) {}
   fs::path file;
   std::string metric;
   std::size_t consumed = 0;  // bytes of complete lines taken
-  int epoch_col = -1, metric_col = -1;
+  int metric_col = -1;
+  int64_t results = 0;
   bool header = false;
-  std::string error;  // the header lacks a column
+  std::string error;  // the header lacks the metric
 
-  // The new rows: (epoch, value).
+  // The new results: (how many so far, value).
   std::vector<std::pair<int64_t, double>> poll() {
     std::vector<std::pair<int64_t, double>> rows;
     std::ifstream in(file, std::ios::binary);
@@ -149,23 +153,18 @@ struct MetricReader {
         cells.push_back(c);
       if (!header) {
         header = true;
-        for (std::size_t i = 0; i < cells.size(); ++i) {
-          if (cells[i] == "epoch") epoch_col = static_cast<int>(i);
+        for (std::size_t i = 0; i < cells.size(); ++i)
           if (cells[i] == metric) metric_col = static_cast<int>(i);
-        }
-        if (epoch_col < 0 || metric_col < 0)
-          error = "its metrics.csv has no column '" + std::string(epoch_col < 0 ? "epoch" : metric) +
-                  "' (its columns: " + line + ")";
+        if (metric_col < 0)
+          error = "its " + file.filename().string() + " has no column '" + metric + "' (its columns: " + line + ")";
         continue;
       }
-      if (!error.empty() || static_cast<int>(cells.size()) <= std::max(epoch_col, metric_col)) continue;
-      int64_t epoch = 0;
-      double value = kNaN;
-      const std::string& e = cells[static_cast<std::size_t>(epoch_col)];
+      if (!error.empty() || static_cast<int>(cells.size()) <= metric_col) continue;
       const std::string& v = cells[static_cast<std::size_t>(metric_col)];
-      std::from_chars(e.data(), e.data() + e.size(), epoch);
+      if (v.empty()) continue;
+      double value = kNaN;
       if (std::from_chars(v.data(), v.data() + v.size(), value).ec != std::errc()) value = kNaN;
-      rows.emplace_back(epoch, value);
+      rows.emplace_back(++results, value);
     }
     consumed += at;
     return rows;
@@ -261,7 +260,7 @@ class Scheduler {
       if (fs::exists(dir / "result.json")) {
         r = result_from_json(dir / "result.json", r);
         if (asha_) {
-          MetricReader reader(dir / "metrics.csv", o.metric);
+          MetricReader reader(dir / o.metrics_file, o.metric);
           for (const auto& [epoch, value] : reader.poll())
             asha_->on_result(id, epoch, value);
         }
@@ -334,8 +333,13 @@ class Scheduler {
   // The search, recorded: a folder holds one sweep, resumed only with the same search.
   void check_record(std::size_t trials) {
     fs::create_directories(out_);
-    Json record = {{"search", o_.search}, {"space", o_.space.specs()}, {"metric", o_.metric},
-                   {"mode", o_.mode},     {"command", o_.command},     {"trials", trials}};
+    Json record = {{"search", o_.search},
+                   {"space", o_.space.specs()},
+                   {"metric", o_.metric},
+                   {"mode", o_.mode},
+                   {"command", o_.command},
+                   {"trials", trials},
+                   {"metrics_file", o_.metrics_file}};
     if (o_.search == "random") record["seed"] = o_.seed;
     if (o_.asha)
       record["asha"] = {{"grace_period", o_.asha->grace_period}, {"reduction_factor", o_.asha->reduction_factor}};
@@ -442,7 +446,7 @@ class Runner {
     VOLT_CHECK(rc == 0, "sweep: cannot start ", argv[0], ": ", std::strerror(rc));
     t.pid = pid;
     t.started = Clock::now();
-    t.reader = MetricReader(dir / "metrics.csv", o_.metric);
+    t.reader = MetricReader(dir / o_.metrics_file, o_.metric);
     running_.emplace(pid, std::move(t));
   }
 
@@ -509,11 +513,11 @@ class Runner {
       t.result.last = value;
       if (!std::isfinite(value)) {
         stop(t, "failed",
-             "diverged: " + o_.metric + " is " + number_text(value) + " at epoch " + std::to_string(epoch));
+             "diverged: " + o_.metric + " is " + number_text(value) + " at result " + std::to_string(epoch));
         break;
       }
       if (std::isnan(t.result.best) || better(value, t.result.best, o_.mode)) t.result.best = value;
-      if (judge(t.result.id, epoch, value)) stop(t, "stopped", "ASHA stopped it after epoch " + std::to_string(epoch));
+      if (judge(t.result.id, epoch, value)) stop(t, "stopped", "ASHA stopped it at result " + std::to_string(epoch));
     }
   }
 
@@ -530,7 +534,7 @@ class Runner {
         r.reason = t.reader.error;
       } else if (std::isnan(r.last)) {
         r.status = "failed";
-        r.reason = "it wrote no " + o_.metric + " to " + (dir / "metrics.csv").string();
+        r.reason = "it wrote no " + o_.metric + " to " + (dir / o_.metrics_file).string();
       }
     } else {
       r.status = "failed";
@@ -558,6 +562,9 @@ void check_options(const SweepOptions& o) {
   VOLT_CHECK(o.parallel >= 1, "sweep: --parallel must be at least 1, got ", o.parallel);
   VOLT_CHECK(!o.metric.empty() && o.metric.find(',') == std::string::npos, "sweep: '", o.metric,
              "' is not a metric column name");
+  VOLT_CHECK(!o.metrics_file.empty() && fs::path(o.metrics_file).is_relative() &&
+                 o.metrics_file.find("..") == std::string::npos,
+             "sweep: the metrics file '", o.metrics_file, "' must be a path inside the trial's folder");
 }
 
 constexpr auto kTick = std::chrono::milliseconds(50);

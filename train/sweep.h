@@ -1,12 +1,15 @@
 // A hyperparameter sweep: trials of a training program, each its own process, K at a time.
 //
 // A trial is `command... --out DIR/trial-NNN --name value ...` (a parameter batch_size becomes
-// --batch-size). It writes DIR/trial-NNN/metrics.csv: a header naming its columns, among them
-// `epoch` and the metric, then one row per epoch, flushed as it goes (the main job does). The
-// sweep reads those rows while the trial runs: ASHA, when asked for, stops poor trials at its
-// rungs (SIGTERM to the trial's process group), and a metric that is not finite ends the trial
-// as diverged. A trial that exits non-zero or dies of a signal is recorded as failed with the
-// reason and the last line of its stderr; the sweep goes on.
+// --batch-size). It writes a CSV (DIR/trial-NNN/metrics.csv unless metrics_file says where
+// below its folder, e.g. lightning_logs/version_0/metrics.csv for a Trainer run whose
+// default_root_dir is --out) with a header naming its columns, the metric among them, and a row
+// with a value in that column for each result (the main job: one an epoch), flushed as it goes;
+// rows with that cell empty are no result. The sweep reads the results while the trial runs:
+// ASHA, when asked for, stops poor trials at its rungs, counted in results (SIGTERM to the
+// trial's process group), and a metric that is not finite ends the trial as diverged. A trial
+// that exits non-zero or dies of a signal is recorded as failed with the reason and the last
+// line of its stderr; the sweep goes on.
 //
 // Each trial's folder holds config.json (its parameters and command line), stdout.log,
 // stderr.log, metrics.csv and, once it has ended, result.json. DIR/sweep.json records the
@@ -45,6 +48,7 @@ struct SweepOptions {
   uint64_t seed = 0;              // random search: the draws
   int64_t parallel = 1;           // trials at once
   std::string metric = "test_accuracy";
+  std::string metrics_file = "metrics.csv";  // where a trial writes its results, below its folder
   std::string mode = "max";         // max or min: which way the metric is better
   std::optional<AshaOptions> asha;  // early stopping at rungs (its mode is the sweep's)
   // Each trial runs with VOLT_NUM_THREADS = cpus / parallel (at least 1; cpus 0: this process's
@@ -60,7 +64,7 @@ struct TrialResult {
   std::string status;         // completed, stopped (by ASHA), failed, interrupted
   std::string reason;         // failed: why; stopped: the rung
   double best = 0, last = 0;  // the metric: best over epochs and at the last epoch (NaN: none)
-  int64_t epochs = 0;
+  int64_t epochs = 0;  // results reported (the main job: epochs)
   double seconds = 0;
   std::vector<std::string> command;  // the trial's whole command line
 };

@@ -96,7 +96,7 @@ TEST(Sweep, AFailingOrDivergingTrialIsRecordedAndTheSweepGoesOn) {
   EXPECT_EQ(r[0].status, "completed");
   EXPECT_EQ(r[0].epochs, 3);
   EXPECT_EQ(r[1].status, "failed");
-  EXPECT_EQ(r[1].reason, "diverged: test_accuracy is nan at epoch 2");
+  EXPECT_EQ(r[1].reason, "diverged: test_accuracy is nan at result 2");
   for (int i : {2, 3}) {
     EXPECT_EQ(r[i].status, "failed");
     EXPECT_EQ(r[i].reason, "exit 3: fake trial: told to fail");
@@ -153,7 +153,7 @@ TEST(Sweep, AshaStopsThePoorTrialAtItsRung) {
   EXPECT_EQ(r[1].status, "completed");
   EXPECT_EQ(r[2].status, "stopped");
   EXPECT_EQ(r[2].epochs, 1);
-  EXPECT_EQ(r[2].reason, "ASHA stopped it after epoch 1");
+  EXPECT_EQ(r[2].reason, "ASHA stopped it at result 1");
   EXPECT_EQ(r[3].status, "completed");
   EXPECT_EQ(r[3].epochs, 9);
 }
@@ -179,6 +179,24 @@ TEST(Sweep, AnInterruptStopsTheTrialsAndARerunFinishesThem) {
   EXPECT_EQ(r[0].status, "completed");
   EXPECT_EQ(r[1].status, "completed");
   unsetenv("SWEEP_TEST_SLEEP");
+}
+
+TEST(Sweep, ReadsACsvLoggerRunAndCountsItsResults) {
+  Fixture f;
+  // A Trainer-style file: the metric only on validation rows, epochs counted from 0.
+  SweepOptions o = f.options({"score=grid(0.5,0.6,0.4)", "epochs=3", "layout=lightning"});
+  o.metrics_file = "lightning_logs/version_0/metrics.csv";
+  o.asha = AshaOptions{};
+  const std::vector<TrialResult> r = run_sweep(o);
+  EXPECT_EQ(r[0].status, "completed");
+  EXPECT_EQ(r[0].epochs, 3);  // three results, not the rows without the metric
+  EXPECT_DOUBLE_EQ(r[0].best, 0.5);
+  EXPECT_EQ(r[1].status, "completed");
+  EXPECT_EQ(r[2].status, "stopped");  // 0.4 under the bar of {0.5, 0.6} at rung 1
+  EXPECT_EQ(r[2].reason, "ASHA stopped it at result 1");
+  o.metrics_file = "../elsewhere.csv";
+  o.out = f.dir.file("other");
+  EXPECT_THROW(run_sweep(o), Error);
 }
 
 TEST(Sweep, RefusesBadOptions) {
