@@ -26,7 +26,10 @@ struct DistributedDataParallel::Reducer {
   // The iteration in flight.
   std::vector<bool> ready;
   std::vector<int64_t> waiting;  // per bucket: parameters not ready yet
-  std::vector<Tensor> flat;      // per bucket: the gradients, concatenated, being reduced
+  // Per bucket: its gradients, side by side, reduced in place. Made once and kept (PyTorch's
+  // bucket buffers): the gradients are its views after a step, so a backward that accumulates
+  // into them (zero_grad without set_to_none, no_sync) writes straight into it.
+  std::vector<Tensor> flat;
   std::vector<std::shared_ptr<Work>> works;
   int64_t buckets_started = 0;
   bool in_progress = false;
@@ -36,7 +39,7 @@ struct DistributedDataParallel::Reducer {
     waiting.clear();
     for (const auto& b : buckets)
       waiting.push_back(static_cast<int64_t>(b.size()));
-    flat.assign(buckets.size(), Tensor());
+    flat.resize(buckets.size());
     works.assign(buckets.size(), nullptr);
     buckets_started = 0;
     in_progress = false;
@@ -60,15 +63,25 @@ struct DistributedDataParallel::Reducer {
       }
       return;
     }
-    // The bucket is complete: its gradients (zeros where a parameter has none) in one buffer.
-    std::vector<Tensor> pieces;
+    // The bucket is complete: its gradients (zeros where a parameter has none) in its buffer,
+    // copied unless a gradient is its view already.
+    if (!flat[b].defined()) {
+      int64_t total = 0;
+      for (std::size_t p : buckets[b])
+        total += params[p].numel();
+      const Tensor& first = params[buckets[b].front()];
+      flat[b] = empty({total}, TensorOptions(first.dtype()).device(first.device()));
+    }
+    int64_t at = 0;
     for (std::size_t p : buckets[b]) {
       const Tensor& g = params[p].grad();
-      pieces.push_back(g.defined()
-                           ? g.reshape({-1})
-                           : zeros({params[p].numel()}, TensorOptions(params[p].dtype()).device(params[p].device())));
+      Tensor slot = flat[b].narrow(0, at, params[p].numel());
+      at += params[p].numel();
+      if (!g.defined())
+        slot.zero_();
+      else if (g.data_ptr() != slot.data_ptr() || !g.is_contiguous())
+        slot.copy_(g.reshape({-1}));
     }
-    flat[b] = cat(pieces, 0).contiguous();
     works[b] = group->all_reduce(flat[b], ReduceOp::avg);
     if (++buckets_started == static_cast<int64_t>(buckets.size())) finish();
   }
@@ -81,8 +94,10 @@ struct DistributedDataParallel::Reducer {
       for (std::size_t p : buckets[b]) {
         Tensor& param = params[p];
         // The gradient becomes its view of the bucket (PyTorch's gradient_as_bucket_view):
-        // no copy back. The next iteration's bucket is a new buffer.
-        param.set_grad(flat[b].narrow(0, at, param.numel()).view(param.shape()));
+        // no copy back; a gradient kept from an earlier step sees the bucket's new values.
+        const Tensor& g = param.grad();
+        Tensor view = flat[b].narrow(0, at, param.numel()).view(param.shape());
+        if (!g.defined() || g.data_ptr() != view.data_ptr()) param.set_grad(view);
         at += param.numel();
       }
     }
