@@ -8,8 +8,11 @@
 // roughly the order backward produces them); a bucket's all-reduce starts from the
 // post-accumulate hooks as soon as its last gradient is ready, so communication overlaps the
 // rest of backward; when the last bucket has started, each gradient becomes its view of the
-// averaged bucket (PyTorch's gradient_as_bucket_view: nothing is copied back). At world size 1
-// the average is the gradient itself, and nothing is sent.
+// averaged bucket (PyTorch's gradient_as_bucket_view: nothing is copied back). The buckets'
+// buffers live as long as the wrapper: a gradient tensor kept from an earlier step sees the
+// later steps' values, and a backward that accumulates into the views (zero_grad without
+// set_to_none, no_sync) writes into the bucket itself. At world size 1 the average is the
+// gradient itself, and nothing is sent.
 //
 //   auto ddp = std::make_shared<parallel::DistributedDataParallel>(net);
 //   optim::Adam opt(ddp->parameters(), 1e-3);
