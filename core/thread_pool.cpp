@@ -26,9 +26,6 @@
 #endif
 
 namespace volt {
-namespace {
-
-constexpr int kMaxThreads = 1024;
 
 int cpus_available() {
   cpu_set_t set;
@@ -37,6 +34,10 @@ int cpus_available() {
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;
 }
+
+namespace {
+
+constexpr int kMaxThreads = 1024;
 
 int threads_from_environment() { return detail::threads_from_setting(std::getenv("VOLT_NUM_THREADS")); }
 

@@ -17,6 +17,8 @@ namespace volt {
 // Threads the CPU kernels use: set_num_threads(n) if called, else VOLT_NUM_THREADS if set (an
 // invalid value is an error naming it), else the CPUs this process may run on.
 int get_num_threads();
+// The CPUs this process may run on (its affinity mask; else the machine's count).
+int cpus_available();
 // n >= 1; 1 runs every kernel on its caller. Takes effect for the next parallel_for.
 void set_num_threads(int n);
 // Whether the calling thread is inside a parallel_for chunk.

@@ -126,6 +126,27 @@ CheckpointFiles read_checkpoint(const std::string& path) {
   return files;
 }
 
+nn::StateDict clone_state(const nn::StateDict& state) {
+  nn::StateDict out;
+  for (const auto& [name, t] : state)
+    out[name] = t.detach().clone();
+  return out;
+}
+
+void write_file_atomically(const fs::path& path, const std::string& text) {
+  const fs::path target = fs::absolute(path);
+  const fs::path temp = temporary_beside(target);
+  try {
+    write_synced(temp, text);
+    fs::rename(temp, target);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw;
+  }
+  fsync_path(target.parent_path(), true);
+}
+
 void update_last_link(const std::string& folder, const std::string& name) {
   const fs::path link = fs::path(folder) / "last";
   const fs::path temp = temporary_beside(link);

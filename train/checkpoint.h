@@ -9,6 +9,7 @@
 // or the new one, never half of one. A folder's `last` link names the newest checkpoint there.
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -29,6 +30,13 @@ void write_checkpoint(const std::string& path, const CheckpointFiles& files);
 // Reads the folder at `path`. A missing folder or file, a file that is not valid safetensors
 // or JSON, or JSON that is not an object is an error naming the file.
 CheckpointFiles read_checkpoint(const std::string& path);
+
+// A copy that shares no memory with `state` (a state_dict() shares it with the live tensors).
+nn::StateDict clone_state(const nn::StateDict& state);
+
+// Writes `text` to `path` through a temporary file beside it, synced and renamed over it: a
+// reader sees the old file or the new one, never half of one.
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 // Points `folder`/last at `folder`/`name` (a relative symbolic link, replaced atomically).
 void update_last_link(const std::string& folder, const std::string& name);

@@ -3,9 +3,11 @@
 #include <charconv>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <system_error>
 
 #include "volt/core/error.h"
+#include "volt/train/checkpoint.h"
 
 namespace volt::train {
 
@@ -47,10 +49,7 @@ std::string CSVLogger::log_dir() const { return (fs::path(save_dir_) / name_ / v
 
 void CSVLogger::log_hyperparams(const nlohmann::json& params) {
   fs::create_directories(log_dir());
-  const std::string path = log_dir() + "/hparams.json";
-  std::ofstream out(path);
-  out << params.dump(2) << '\n';
-  VOLT_CHECK(out.good(), "CSVLogger: cannot write ", path);
+  write_file_atomically(log_dir() + "/hparams.json", params.dump(2) + "\n");
 }
 
 void CSVLogger::log_metrics(const std::map<std::string, double>& metrics, int64_t step) {
@@ -65,19 +64,16 @@ void CSVLogger::log_metrics(const std::map<std::string, double>& metrics, int64_
 
 void CSVLogger::rewrite() {
   fs::create_directories(log_dir());
-  const std::string path = log_dir() + "/metrics.csv", temp = path + ".tmp";
+  const std::string path = log_dir() + "/metrics.csv";
   file_.close();
-  {
-    std::ofstream out(temp);
-    out << "step";
-    for (const std::string& c : columns_)
-      out << ',' << c;
-    out << '\n';
-    for (const auto& [step, metrics] : rows_)
-      write_row(out, step, metrics);
-    VOLT_CHECK(out.good(), "CSVLogger: cannot write ", temp);
-  }
-  fs::rename(temp, path);
+  std::ostringstream out;
+  out << "step";
+  for (const std::string& c : columns_)
+    out << ',' << c;
+  out << '\n';
+  for (const auto& [step, metrics] : rows_)
+    write_row(out, step, metrics);
+  write_file_atomically(path, out.str());
   file_.open(path, std::ios::app);
   VOLT_CHECK(file_.good(), "CSVLogger: cannot open ", path, " to append");
 }

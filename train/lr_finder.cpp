@@ -8,20 +8,9 @@
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/core/error.h"
+#include "volt/train/checkpoint.h"
 
 namespace volt::train {
-
-namespace {
-
-std::map<std::string, Tensor> snapshot(const std::map<std::string, Tensor>& state) {
-  NoGradGuard no_grad;
-  std::map<std::string, Tensor> copy;
-  for (const auto& [name, t] : state)
-    copy.emplace(name, t.detach().clone());
-  return copy;
-}
-
-}  // namespace
 
 std::optional<double> LRFinderResult::suggest(int64_t skip_begin, int64_t skip_end) const {
   VOLT_CHECK(skip_begin >= 0 && skip_end >= 0, "lr_find: the skips must not be negative");
@@ -62,8 +51,8 @@ LRFinderResult lr_find(nn::Module& model, optim::Optimizer& optimizer,
   VOLT_CHECK(o.beta >= 0 && o.beta < 1, "lr_find: beta must be in [0, 1), got ", o.beta);
 
   // What the test changes, kept to put back.
-  const auto model_state = snapshot(model.state_dict());
-  const auto optimizer_state = snapshot(optimizer.state_dict());
+  const nn::StateDict model_state = clone_state(model.state_dict());
+  const nn::StateDict optimizer_state = clone_state(optimizer.state_dict());
   std::vector<std::pair<uint64_t, uint64_t>> streams;
   for (Generator* g : generators)
     streams.emplace_back(g->seed(), g->offset());

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <mpi.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -29,6 +28,8 @@
 #include <thread>
 
 #include "volt/core/error.h"
+#include "volt/core/thread_pool.h"
+#include "volt/train/checkpoint.h"
 
 extern char** environ;
 
@@ -102,23 +103,6 @@ std::string last_line(const fs::path& file) {
 std::string signal_name(int sig) {
   const char* n = sigabbrev_np(sig);
   return n ? std::string("SIG") + n : "signal " + std::to_string(sig);
-}
-
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    VOLT_CHECK(out, "sweep: cannot write ", tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
-int64_t available_cpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 // A running trial's metrics file, read as it grows: complete lines only. Each row with a value
@@ -224,7 +208,7 @@ void write_results_csv(const fs::path& out, const SweepOptions& o, const std::ve
     csv << ',' << number_text(r.best) << ',' << number_text(r.last) << ',' << r.epochs << ',' << std::fixed
         << std::setprecision(2) << r.seconds << std::defaultfloat << ',' << csv_field(r.reason) << '\n';
   }
-  write_atomically(out / "results.csv", csv.str());
+  write_file_atomically(out / "results.csv", csv.str());
 }
 
 std::string describe(const Config& c) {
@@ -289,7 +273,7 @@ class Scheduler {
     results_[static_cast<std::size_t>(r.id)] = r;
     const fs::path dir = out_ / trial_name(r.id);
     fs::create_directories(dir);
-    write_atomically(dir / "result.json", result_json(r).dump(2) + "\n");
+    write_file_atomically(dir / "result.json", result_json(r).dump(2) + "\n");
     if (!o_.verbose) return;
     std::ostringstream line;
     line << "trial " << r.id << " of " << total() << " " << r.status;
@@ -344,7 +328,7 @@ class Scheduler {
     if (o_.asha)
       record["asha"] = {{"grace_period", o_.asha->grace_period}, {"reduction_factor", o_.asha->reduction_factor}};
     const fs::path file = out_ / "sweep.json";
-    if (!fs::exists(file)) return write_atomically(file, record.dump(2) + "\n");
+    if (!fs::exists(file)) return write_file_atomically(file, record.dump(2) + "\n");
     Json old;
     try {
       std::ifstream in(file);
@@ -374,7 +358,7 @@ class Runner {
   using End = std::function<void(const TrialResult&)>;
 
   Runner(const SweepOptions& o, int rank) : o_(o), rank_(rank) {
-    const int64_t cpus = o.cpus > 0 ? o.cpus : available_cpus();
+    const int64_t cpus = o.cpus > 0 ? o.cpus : cpus_available();
     threads_ = std::max<int64_t>(1, cpus / o.parallel);
   }
   Runner(const Runner&) = delete;
@@ -397,7 +381,7 @@ class Runner {
     Json config = {{"id", planned.id}, {"command", planned.command}, {"shell", shell_line(planned.command)}};
     for (const auto& [k, v] : planned.config)
       config["params"][k] = v;
-    write_atomically(dir / "config.json", config.dump(2) + "\n");
+    write_file_atomically(dir / "config.json", config.dump(2) + "\n");
 
     // The environment: this one's, less an MPI job's own variables (a trial is not a rank of
     // it, and may start a job of its own), with the trial's threads, GPU and the rank running it.

@@ -49,8 +49,8 @@ struct SweepOptions {
   int64_t parallel = 1;           // trials at once
   std::string metric = "test_accuracy";
   std::string metrics_file = "metrics.csv";  // where a trial writes its results, below its folder
-  std::string mode = "max";         // max or min: which way the metric is better
-  std::optional<AshaOptions> asha;  // early stopping at rungs (its mode is the sweep's)
+  std::string mode = "max";                  // max or min: which way the metric is better
+  std::optional<AshaOptions> asha;           // early stopping at rungs (its mode is the sweep's)
   // Each trial runs with VOLT_NUM_THREADS = cpus / parallel (at least 1; cpus 0: this process's
   // CPUs), and, where gpus is not empty, CUDA_VISIBLE_DEVICES = one of them, round-robin.
   int64_t cpus = 0;
@@ -64,7 +64,7 @@ struct TrialResult {
   std::string status;         // completed, stopped (by ASHA), failed, interrupted
   std::string reason;         // failed: why; stopped: the rung
   double best = 0, last = 0;  // the metric: best over epochs and at the last epoch (NaN: none)
-  int64_t epochs = 0;  // results reported (the main job: epochs)
+  int64_t epochs = 0;         // results reported (the main job: epochs)
   double seconds = 0;
   std::vector<std::string> command;  // the trial's whole command line
 };

@@ -27,14 +27,6 @@ std::vector<std::pair<std::string, Generator*>> all_generators(const LightningMo
   return out;
 }
 
-// A copy that does not share memory with `state` (state_dict()s share it with the live tensors).
-nn::StateDict clone_state(const nn::StateDict& state) {
-  nn::StateDict out;
-  for (const auto& [name, t] : state)
-    out[name] = t.clone();
-  return out;
-}
-
 // What fixes the order of the train loader's batches: a resume must see the same.
 nlohmann::json loader_identity(const data::DataLoader& loader) {
   return {{"batch_size", loader.batch_size()},
