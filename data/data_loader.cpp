@@ -61,6 +61,26 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, uint64_t epoch)
   return p;
 }
 
+std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<int64_t>& lengths,
+                                        uint64_t seed) {
+  int64_t total = 0;
+  for (int64_t length : lengths) {
+    VOLT_CHECK(length >= 0, "random_split: a length must be 0 or more, got ", length);
+    total += length;
+  }
+  VOLT_CHECK(total == dataset.size(), "random_split: the lengths sum to ", total, ", but the dataset holds ",
+             dataset.size(), " samples");
+  const std::vector<int64_t> order = epoch_permutation(dataset.size(), seed, 0);
+  std::vector<TensorDataset> parts;
+  int64_t start = 0;
+  for (int64_t length : lengths) {
+    parts.push_back(dataset.subset(
+        std::span<const int64_t>(order).subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(length))));
+    start += length;
+  }
+  return parts;
+}
+
 DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
     : DataLoader(std::move(dataset), options, nullptr) {}
 

@@ -38,6 +38,12 @@ struct DataLoaderOptions {
 // while the low 64 bits are below 2^64 mod (i + 1).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, uint64_t epoch);
 
+// PyTorch's random_split: the dataset cut into parts of these lengths (summing to its size), in
+// the order of epoch_permutation(size, seed, 0), so a seed fixes the split on every machine.
+//   auto parts = data::random_split(train_set, {55000, 5000}, 42);  // train, held-out validation
+std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<int64_t>& lengths,
+                                        uint64_t seed);
+
 class DataLoader {
  public:
   class Iterator;

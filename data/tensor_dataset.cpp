@@ -65,6 +65,28 @@ Shape TensorDataset::sample_shape() const {
   return Shape(images_.shape().begin() + 1, images_.shape().end());
 }
 
+TensorDataset TensorDataset::subset(std::span<const int64_t> indices) const {
+  const int64_t n = size();
+  for (int64_t i : indices)
+    VOLT_CHECK(i >= 0 && i < n, "TensorDataset::subset: index ", i, " out of range for a dataset of ", n, " samples");
+  Shape image_shape = sample_shape();
+  image_shape.insert(image_shape.begin(), static_cast<int64_t>(indices.size()));
+  Tensor images = empty(image_shape, DType::u8);
+  Tensor labels = empty({static_cast<int64_t>(indices.size())}, labels_.dtype());
+  const auto d = static_cast<std::size_t>(sample_numel_);
+  const std::size_t label_bytes = itemsize(labels_.dtype());
+  const auto* src = static_cast<const uint8_t*>(images_.data_ptr());
+  const auto* label_src = static_cast<const uint8_t*>(labels_.data_ptr());
+  auto* dst = static_cast<uint8_t*>(images.data_ptr());
+  auto* label_dst = static_cast<uint8_t*>(labels.data_ptr());
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const auto i = static_cast<std::size_t>(indices[k]);
+    std::memcpy(dst + k * d, src + i * d, d);
+    std::memcpy(label_dst + k * label_bytes, label_src + i * label_bytes, label_bytes);
+  }
+  return TensorDataset(std::move(images), std::move(labels));
+}
+
 Batch TensorDataset::get_batch(std::span<const int64_t> indices, bool flatten) const {
   const int64_t n = size();
   for (int64_t i : indices)

@@ -37,6 +37,9 @@ class TensorDataset {
   // Gathers the samples at `indices` (each in [0, size())) into a new batch: images f32
   // [B, sample_numel()] when `flatten`, else [B, sample shape...]; labels i64 [B].
   Batch get_batch(std::span<const int64_t> indices, bool flatten = true) const;
+  // The samples at `indices` (each in [0, size()), repeats allowed), in that order, as a dataset
+  // of its own (PyTorch's Subset, but holding a copy: u8 stays one byte per pixel).
+  TensorDataset subset(std::span<const int64_t> indices) const;
 
  private:
   Tensor images_;

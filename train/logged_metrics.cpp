@@ -47,6 +47,8 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
     VOLT_CHECK(e.options.reduce == options.reduce, "log('", name, "'): logged with reduce ",
                reduce_name(e.options.reduce), " before and ", reduce_name(options.reduce), " now");
   e.options = options;
+  e.last_value = v;
+  e.last_batch_size = batch_size;
   if (*options.on_step) e.step_value = v.clone();
   if (!*options.on_epoch) return;
   const auto weight = static_cast<double>(batch_size);
@@ -69,6 +71,34 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
     case Reduce::min:
       e.accumulator = where(v < e.accumulator, v, e.accumulator);
       break;
+  }
+}
+
+void LoggedMetrics::log_replicas(const std::vector<LoggedMetrics>& parts, Device device) {
+  NoGradGuard no_grad;
+  std::map<std::string, std::vector<const Entry*>> by_name;
+  for (const LoggedMetrics& part : parts)
+    for (const auto& [name, e] : part.entries_)
+      by_name[name].push_back(&e);
+  for (const auto& [name, entries] : by_name) {
+    const LogOptions& options = entries.front()->options;
+    Tensor value;
+    int64_t batch_size = 0;
+    for (const Entry* e : entries) {
+      VOLT_CHECK(e->options.reduce == options.reduce, "log('", name, "'): the replicas logged it with reduce ",
+                 reduce_name(options.reduce), " and ", reduce_name(e->options.reduce));
+      Tensor v = e->last_value.to(device);
+      if (options.reduce == Reduce::mean) v = v * static_cast<double>(e->last_batch_size);
+      batch_size += e->last_batch_size;
+      if (!value.defined())
+        value = v;
+      else if (options.reduce == Reduce::mean || options.reduce == Reduce::sum)
+        value = value + v;
+      else
+        value = options.reduce == Reduce::max ? where(v > value, v, value) : where(v < value, v, value);
+    }
+    if (options.reduce == Reduce::mean) value = value / static_cast<double>(batch_size);
+    log(name, value, options, batch_size);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "volt/core/tensor.h"
 #include "volt/parallel/process_group.h"
@@ -39,6 +40,11 @@ class LoggedMetrics {
   // on_step and on_epoch set. Logging a name again with another reduce is an error.
   void log(const std::string& name, const Tensor& value, const LogOptions& options, int64_t batch_size);
 
+  // Under strategy dp, what the replicas logged in one step (parts[i]: replica i's, cleared
+  // before the step), logged here once a name, on `device`: a mean weighted by the replicas'
+  // batch sizes, a sum, a max or a min of each replica's last value, with the batch sizes summed.
+  void log_replicas(const std::vector<LoggedMetrics>& parts, Device device);
+
   // The on_step values under their names ("_step" appended to those also on_epoch, as
   // Lightning names them).
   Metrics step_metrics() const;
@@ -56,6 +62,8 @@ class LoggedMetrics {
     Tensor step_value;   // the last value logged
     Tensor accumulator;  // weighted sum (mean), sum, max or min
     Tensor weight;       // mean's total batch size, f32 beside the accumulator
+    Tensor last_value;   // the last value logged, and its batch size (log_replicas)
+    int64_t last_batch_size = 0;
   };
   std::map<std::string, Entry> entries_;
 };

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
@@ -12,6 +13,7 @@
 #include "volt/core/device_backend.h"
 #include "volt/nn/clip_grad.h"
 #include "volt/train/csv_logger.h"
+#include "volt/train/log_scope.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/progress_bar.h"
 #include "volt/train/timer.h"
@@ -43,21 +45,6 @@ std::map<std::string, double> read_all(const Metrics& metrics) {
 
 }  // namespace
 
-// Sets where LightningModule::log writes for a scope, and clears it after, thrown or not.
-class LogScope {
- public:
-  LogScope(LightningModule& module, LoggedMetrics& metrics, bool on_step, bool on_epoch, int64_t batch_size)
-      : module_(module) {
-    module_.log_context_ = {&metrics, on_step, on_epoch, batch_size};
-  }
-  ~LogScope() { module_.log_context_.metrics = nullptr; }
-  LogScope(const LogScope&) = delete;
-  LogScope& operator=(const LogScope&) = delete;
-
- private:
-  LightningModule& module_;
-};
-
 // --- BatchCount -------------------------------------------------------------------------------
 
 BatchCount::BatchCount(int64_t count) : count_(count) {
@@ -77,6 +64,24 @@ int64_t BatchCount::of(int64_t size, const char* what) const {
   return n;
 }
 
+// --- Devices ---------------------------------------------------------------------------------
+
+Devices::Devices(int64_t count) : count_(count) {
+  VOLT_CHECK(count >= 1, "Trainer: devices must be at least 1, got ", count);
+}
+
+Devices::Devices(std::vector<Device> list) : list_(std::move(list)) {
+  VOLT_CHECK(!list_.empty(), "Trainer: devices is an empty list; give at least one device");
+}
+
+std::string Devices::str() const {
+  if (list_.empty()) return std::to_string(count_);
+  std::ostringstream out;
+  for (std::size_t i = 0; i < list_.size(); ++i)
+    out << (i > 0 ? "," : "") << list_[i];
+  return out.str();
+}
+
 // --- construction -----------------------------------------------------------------------------
 
 Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
@@ -84,10 +89,11 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
   o.precision = canonical_precision(o.precision);
   VOLT_CHECK(o.accelerator == "auto" || o.accelerator == "cpu" || o.accelerator == "cuda" || o.accelerator == "gpu",
              "Trainer: accelerator must be auto, cpu, cuda or gpu, got '", o.accelerator, "'");
-  VOLT_CHECK(o.devices == 1, "Trainer: devices = ", o.devices,
-             ": a process runs one device; for more, strategy ddp with one process per device (mpirun -np N)");
-  VOLT_CHECK(o.strategy == "auto" || o.strategy == "single_device" || o.strategy == "ddp", "Trainer: strategy '",
-             o.strategy, "' is not built; auto (one process, one device) and ddp are");
+  VOLT_CHECK(o.strategy == "auto" || o.strategy == "single_device" || o.strategy == "ddp" || o.strategy == "dp",
+             "Trainer: strategy '", o.strategy, "' is not built; auto (one process, one device), ddp and dp are");
+  VOLT_CHECK(o.strategy == "dp" || o.devices.size() == 1, "Trainer: devices = ", o.devices.str(),
+             ": a process runs one device, except under strategy dp; for more, strategy ddp with one process per "
+             "device (mpirun -np N) or dp");
   VOLT_CHECK(o.max_steps >= -1, "Trainer: max_steps must be -1 (unlimited) or more, got ", o.max_steps);
   VOLT_CHECK(!o.max_epochs || *o.max_epochs >= -1, "Trainer: max_epochs must be -1 (unlimited) or more, got ",
              *o.max_epochs);
@@ -176,16 +182,20 @@ bool Trainer::should_update_logs() const {
 void Trainer::setup(LightningModule& module, Stage stage) {
   const bool ddp = options_.strategy == "ddp";
   const std::string& a = options_.accelerator;
+  const bool gpu_accelerator = a == "cuda" || a == "gpu" || (a == "auto" && cuda::is_available());
   // Under ddp a rank uses the GPU of its local rank (its index on its machine).
   const int gpu = ddp ? parallel::get_local_rank() : 0;
-  if (a == "cpu")
-    device_ = Device::cpu();
-  else if (a == "auto")
-    device_ = cuda::is_available() ? Device::cuda(gpu) : Device::cpu();
-  else {
-    device_ = Device::cuda(gpu);
-    check_device_usable("Trainer accelerator", device_);
+  dp_devices_ = options_.devices.list();
+  if (dp_devices_.empty())
+    for (int64_t i = 0; i < options_.devices.size(); ++i)
+      dp_devices_.push_back(!gpu_accelerator ? Device::cpu() : Device::cuda(options_.strategy == "dp" ? int(i) : gpu));
+  for (const Device& d : dp_devices_) {
+    VOLT_CHECK(a == "auto" || d.is_cuda() == gpu_accelerator, "Trainer: devices = ", options_.devices.str(), " names ",
+               d, ", which is not a device of accelerator ", a);
+    check_device_usable("Trainer devices", d);
   }
+  device_ = dp_devices_[0];
+  if (options_.strategy != "dp") dp_devices_.clear();
   if (ddp) {
     if (!parallel::is_initialized()) parallel::init_process_group(device_.is_cuda() ? "nccl" : "mpi");
     process_group_ = &parallel::get_default_group();
@@ -206,6 +216,8 @@ void Trainer::teardown(LightningModule& module) {
   module_ = nullptr;
   ddp_.reset();
   step_module_.reset();
+  dp_.reset();
+  replica_step_.reset();
 }
 
 Batch Trainer::to_device(const Batch& batch) const { return {batch.images.to(device_), batch.labels.to(device_)}; }
@@ -266,6 +278,7 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     callback_metrics_.clear();
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
     if (process_group_ != nullptr) wrap_for_ddp(module);  // after the restore: its broadcast changes nothing then
+    if (!dp_devices_.empty()) wrap_for_dp(module);
     if (logger_ && is_global_zero()) logger_->log_hyperparams(module.hparams());
 
     for_callbacks([&](Callback& cb) { cb.on_fit_start(*this, module); });
@@ -421,7 +434,9 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
     const std::optional<DType> half = autocast_dtype(options_.precision);
     const AutocastGuard autocast(device_.type, half, half.has_value());
     const LogScope scope(module, train_metrics_, true, false, batch.labels.size(0));
-    loss = ddp_ ? ddp_training_step(batch, batch_idx) : module.training_step(batch, batch_idx);
+    loss = ddp_  ? ddp_training_step(batch, batch_idx)
+           : dp_ ? dp_training_step(batch, batch_idx)
+                 : module.training_step(batch, batch_idx);
   }
   VOLT_CHECK(loss.defined() && loss.numel() == 1, "training_step (batch ", batch_idx, " of epoch ", current_epoch_,
              "): expected the loss, a one-element tensor, got ",

@@ -12,7 +12,8 @@
 // scheduler with interval "step" steps. Nothing in a step reads the device: logged metrics
 // are read at log_every_n_steps boundaries and epoch ends. Under strategy "ddp" (one process
 // per device, under mpirun) the loaders are sharded and the step runs inside
-// DistributedDataParallel (docs/trainer.md).
+// DistributedDataParallel; under "dp" (one process) each batch is cut over replicas of the
+// module on `devices` (docs/trainer.md).
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,7 @@
 
 #include "volt/data/data_loader.h"
 #include "volt/nn/optim/grad_scaler.h"
+#include "volt/parallel/data_parallel.h"
 #include "volt/parallel/distributed_data_parallel.h"
 #include "volt/train/callback.h"
 #include "volt/train/data_module.h"
@@ -38,6 +40,7 @@ namespace volt::train {
 
 class ModelCheckpoint;
 class TrainingStepModule;  // trainer_ddp.cpp
+class ReplicaStepModule;   // trainer_dp.cpp
 class SigtermScope;        // trainer.cpp
 
 // Lightning's int-or-float batch counts: a whole number is a count of batches, a fraction of
@@ -56,6 +59,23 @@ class BatchCount {
   std::optional<double> fraction_;
 };
 
+// Lightning's devices: a count, or the devices themselves. Under strategy dp a list may repeat
+// a device (cpu,cpu runs two replicas on the CPU); a count there means cuda:0 .. cuda:N-1 on a
+// GPU accelerator and N CPU replicas on the CPU one.
+class Devices {
+ public:
+  Devices(int count) : Devices(static_cast<int64_t>(count)) {}  // NOLINT: 2 reads as a count
+  Devices(int64_t count);                                       // NOLINT
+  Devices(std::vector<Device> list);                            // NOLINT
+  int64_t size() const { return list_.empty() ? count_ : static_cast<int64_t>(list_.size()); }
+  const std::vector<Device>& list() const { return list_; }  // empty for a count
+  std::string str() const;                                   // "2" or "cpu,cpu"
+
+ private:
+  int64_t count_ = 1;
+  std::vector<Device> list_;
+};
+
 struct TrainerOptions {
   // Unset: 1000, or unlimited when max_steps is set (Lightning's rule); -1: unlimited.
   std::optional<int64_t> max_epochs{};
@@ -64,9 +84,12 @@ struct TrainerOptions {
   // Wall time of fitting, over resumes too: a Timer (timer.h) checked after each batch.
   std::optional<std::chrono::duration<double>> max_time{};
   std::string accelerator = "auto";  // cpu, cuda (gpu) or auto
-  int64_t devices = 1;               // one device per process
+  // One a process, except under dp; a list of one device picks it (cuda:1).
+  Devices devices = 1;
   // auto: one process. ddp: one process per device, launched by mpirun (or srun): each rank
   // trains on its DistributedSampler shard, DistributedDataParallel averaging the gradients.
+  // dp: one process, DataParallel over `devices`: each batch cut along its samples, a replica
+  // of the module (its clone()) running training_step on each part, one thread each.
   std::string strategy = "auto";
   std::string precision = "32-true";  // 32-true, 16-mixed or bf16-mixed (32, 16, bf16)
   int64_t accumulate_grad_batches = 1;
@@ -87,6 +110,10 @@ struct TrainerOptions {
   int64_t log_every_n_steps = 50;
   bool enable_progress_bar = true;   // a ProgressBar unless callbacks holds one
   bool enable_checkpointing = true;  // a ModelCheckpoint unless callbacks holds one
+  // volt's kernels are deterministic always (no float atomics, fixed reduction orders), so the
+  // bits of a run depend only on the seed, the CPU thread count and (dp) the devices. true also
+  // refuses a resume whose thread count or dp devices differ from the checkpoint's.
+  bool deterministic = false;
   std::string default_root_dir = ".";
   std::vector<std::shared_ptr<Callback>> callbacks{};
   // true: a CSVLogger under default_root_dir; false: none; or the logger to use.
@@ -179,6 +206,10 @@ class Trainer {
   data::DataLoader shard(const data::DataLoader& loader) const;
   void wrap_for_ddp(LightningModule& module);
   Tensor ddp_training_step(const Batch& batch, int64_t batch_idx);
+  // Under dp (trainer_dp.cpp): the module inside DataParallel; training_step on its replicas,
+  // their losses and logged values combined (weighted by their part of the batch).
+  void wrap_for_dp(LightningModule& module);
+  Tensor dp_training_step(const Batch& batch, int64_t batch_idx);
   template <class F>
   void for_callbacks(F&& f);
 
@@ -192,6 +223,11 @@ class Trainer {
   // Under ddp: DistributedDataParallel around a module whose forward is training_step.
   std::shared_ptr<TrainingStepModule> step_module_;
   std::shared_ptr<parallel::DistributedDataParallel> ddp_;
+  // Under dp: the devices (the first holds the module), and DataParallel around a module whose
+  // replicas run training_step.
+  std::vector<Device> dp_devices_;
+  std::shared_ptr<ReplicaStepModule> replica_step_;
+  std::shared_ptr<parallel::DataParallel> dp_;
 
   // The run.
   LightningModule* module_ = nullptr;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "volt/autograd/ops.h"
+#include "volt/core/thread_pool.h"
 #include "volt/train/checkpoint.h"
 #include "volt/train/model_checkpoint.h"
 #include "volt/train/trainer.h"
@@ -86,6 +87,8 @@ void Trainer::save_checkpoint(const std::string& path) {
       {"batch_idx", batch_in_epoch_},
       {"epoch_done", batch_in_epoch_ >= num_training_batches_},
       {"world_size", world_size_},
+      {"num_threads", get_num_threads()},
+      {"dp_devices", dp_devices_.empty() ? std::string() : options_.devices.str()},
       {"precision", options_.precision},
       {"generators", generators},
       {"train_dataloader", loader_identity(*train_loader_)},
@@ -123,6 +126,16 @@ void Trainer::restore(LightningModule& module, const std::string& path) {
   const auto world = field(s, "world_size", T::number_integer).get<int64_t>();
   VOLT_CHECK(world == world_size_, json_file, ": field 'world_size' is ", world, " but this run has ", world_size_,
              " process", world_size_ == 1 ? "" : "es", "; resume with the world size it was saved with");
+  if (options_.deterministic) {  // the bits also depend on these: refuse what would change them
+    const auto threads = field(s, "num_threads", T::number_integer).get<int64_t>();
+    VOLT_CHECK(threads == get_num_threads(), json_file, ": field 'num_threads' is ", threads, " but this run has ",
+               get_num_threads(), " CPU threads; deterministic resumes need the same count (VOLT_NUM_THREADS=", threads,
+               " or set_num_threads(", threads, "))");
+    const std::string here = dp_devices_.empty() ? std::string() : options_.devices.str();
+    const auto saved = field(s, "dp_devices", T::string).get<std::string>();
+    VOLT_CHECK(saved == here, json_file, ": field 'dp_devices' is \"", saved, "\" but this run's are \"", here,
+               "\"; deterministic resumes need the same replicas");
+  }
   const auto epoch = field(s, "epoch", T::number_integer).get<int64_t>();
   const auto step = field(s, "global_step", T::number_integer).get<int64_t>();
   const auto batch_idx = field(s, "batch_idx", T::number_integer).get<int64_t>();

@@ -345,3 +345,38 @@ TEST(TensorDataset, NonContiguousImagesAreGatheredCorrectly) {
   EXPECT_EQ(b.images.to_vector<float>(), (std::vector<float>{3 / 255.f, 6 / 255.f, 1 / 255.f, 4 / 255.f}));
   EXPECT_EQ(b.labels.to_vector<int64_t>(), (std::vector<int64_t>{2, 0}));
 }
+
+TEST(TensorDataset, SubsetHoldsTheChosenSamplesInOrder) {
+  const TensorDataset ds = indexed_dataset(5);
+  const std::vector<int64_t> idx = {4, 1, 1};
+  const TensorDataset sub = ds.subset(idx);
+  ASSERT_EQ(sub.size(), 3);
+  EXPECT_EQ(sub.sample_shape(), (Shape{2, 3}));
+  EXPECT_EQ(sub.labels().to_vector<int64_t>(), idx);
+  const std::vector<uint8_t> pixels = sub.images().to_vector<uint8_t>();
+  for (int64_t k = 0; k < 3; ++k)
+    for (int64_t p = 0; p < 6; ++p)
+      EXPECT_EQ(pixels[static_cast<std::size_t>(k * 6 + p)], pixel(idx[static_cast<std::size_t>(k)], p));
+  const std::vector<int64_t> bad = {5};
+  expect_error([&] { (void)ds.subset(bad); }, "index 5 out of range for a dataset of 5 samples");
+}
+
+TEST(RandomSplit, PartsFollowTheSeededPermutationAndCoverEverySampleOnce) {
+  const TensorDataset ds = indexed_dataset(50);
+  const std::vector<TensorDataset> parts = volt::data::random_split(ds, {30, 0, 20}, 7);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].size(), 30);
+  EXPECT_EQ(parts[1].size(), 0);
+  EXPECT_EQ(parts[2].size(), 20);
+  const std::vector<int64_t> want = reference_permutation(50, 7, 0);
+  std::vector<int64_t> got = parts[0].labels().to_vector<int64_t>();
+  const std::vector<int64_t> rest = parts[2].labels().to_vector<int64_t>();
+  got.insert(got.end(), rest.begin(), rest.end());
+  EXPECT_EQ(got, want);
+  // Another seed, another split; the same seed, the same one.
+  EXPECT_NE(volt::data::random_split(ds, {30, 20}, 8)[0].labels().to_vector<int64_t>(),
+            parts[0].labels().to_vector<int64_t>());
+  EXPECT_EQ(volt::data::random_split(ds, {30, 20}, 7)[1].labels().to_vector<int64_t>(), rest);
+  expect_error([&] { volt::data::random_split(ds, {30, 30}, 7); }, "the lengths sum to 60, but the dataset holds 50");
+  expect_error([&] { volt::data::random_split(ds, {60, -10}, 7); }, "a length must be 0 or more, got -10");
+}

@@ -58,9 +58,13 @@ void configure_for_resume(TinyNet& m, const std::string& interval = "step") {
 }
 
 TrainerOptions resume_options(const std::string& dir, int64_t every_n_train_steps,
-                              const std::string& precision = "32-true") {
+                              const std::string& precision = "32-true", const std::string& strategy = "auto") {
   TrainerOptions o = quiet_options();
   o.precision = precision;
+  if (strategy == "dp") {  // two CPU replicas, whose dropout streams come from the module's generator
+    o.strategy = "dp";
+    o.devices = std::vector<Device>{Device::cpu(), Device::cpu()};
+  }
   o.max_epochs = 3;
   o.num_sanity_val_steps = 1;
   o.callbacks = {std::make_shared<ModelCheckpoint>(
@@ -70,11 +74,12 @@ TrainerOptions resume_options(const std::string& dir, int64_t every_n_train_step
 
 data::DataLoader shuffled() { return tiny_loader(40, 4, true, 7); }  // 10 batches an epoch
 
-std::vector<uint8_t> uninterrupted_weights(const std::string& precision = "32-true") {
+std::vector<uint8_t> uninterrupted_weights(const std::string& precision = "32-true",
+                                           const std::string& strategy = "auto") {
   TinyNet m(0.3);
   configure_for_resume(m);
   testing::TempDir dir;
-  Trainer t(resume_options(dir.path().string(), 0, precision));
+  Trainer t(resume_options(dir.path().string(), 0, precision, strategy));
   t.fit(m, shuffled(), tiny_loader(8, 4));
   EXPECT_EQ(t.global_step(), 30);
   return testing::weight_bytes(m);
@@ -82,13 +87,13 @@ std::vector<uint8_t> uninterrupted_weights(const std::string& precision = "32-tr
 
 // Crashes after step 17 with checkpoints every 13 steps, resumes from "last" (step 13, inside
 // epoch 1) into a module made with other seeds, and expects the uninterrupted run's weights.
-void expect_exact_resume_after_crash(const std::string& precision) {
-  const std::vector<uint8_t> expected = uninterrupted_weights(precision);
+void expect_exact_resume_after_crash(const std::string& precision, const std::string& strategy = "auto") {
+  const std::vector<uint8_t> expected = uninterrupted_weights(precision, strategy);
   testing::TempDir dir;
   {
     TinyNet m(0.3);
     configure_for_resume(m);
-    TrainerOptions o = resume_options(dir.path().string(), 13, precision);
+    TrainerOptions o = resume_options(dir.path().string(), 13, precision, strategy);
     o.callbacks.push_back(std::make_shared<CrashAfterStep>(17));
     Trainer t(o);
     EXPECT_THROW(t.fit(m, shuffled(), tiny_loader(8, 4)), std::runtime_error);
@@ -98,16 +103,17 @@ void expect_exact_resume_after_crash(const std::string& precision) {
   EXPECT_EQ(fs::exists(dir.path() / "epoch=1-step=13.ckpt" / "grad_scaler.safetensors"), precision == "16-mixed");
   TinyNet m(0.3, /*seed=*/99);  // other initial weights and dropout stream: the checkpoint's win
   configure_for_resume(m);
-  Trainer t(resume_options(dir.path().string(), 13, precision));
+  Trainer t(resume_options(dir.path().string(), 13, precision, strategy));
   t.fit(m, shuffled(), tiny_loader(8, 4), "last");
   EXPECT_EQ(t.global_step(), 30);
-  EXPECT_EQ(m.training_steps, 30 - 13);
+  EXPECT_EQ(m.training_steps, strategy == "dp" ? 0 : 30 - 13);  // under dp the replicas ran the steps
   EXPECT_EQ(testing::weight_bytes(m), expected);
 }
 
 TEST(Resume, AfterACrashInsideAnEpochEndsWithTheSameWeightsBitForBit) { expect_exact_resume_after_crash("32-true"); }
 TEST(Resume, UnderSixteenMixedWithTheGradScalersState) { expect_exact_resume_after_crash("16-mixed"); }
 TEST(Resume, UnderBf16Mixed) { expect_exact_resume_after_crash("bf16-mixed"); }
+TEST(Resume, UnderDataParallelOverTwoReplicas) { expect_exact_resume_after_crash("32-true", "dp"); }
 
 // A SIGTERM at step 17 (raised by a callback, as a scheduler would send it) ends fit with an
 // error after that batch; OnExceptionCheckpoint saves the state, from which the run resumes.
@@ -214,11 +220,13 @@ std::string copy_of(const std::string& good, const fs::path& dir, const std::str
 
 // Resuming from `path` fails with every one of `parts` in the message and leaves the module's
 // weights and its optimizer as they were.
-void expect_refused(const std::string& path, const std::vector<std::string>& parts, int64_t hidden = 8) {
+void expect_refused(const std::string& path, const std::vector<std::string>& parts, int64_t hidden = 8,
+                    bool deterministic = false) {
   TinyNet m(0.0, 1, hidden);
   const std::vector<uint8_t> before = testing::weight_bytes(m);
   TrainerOptions o = quiet_options();
   o.max_steps = 4;
+  o.deterministic = deterministic;
   Trainer t(o);
   testing::expect_error([&] { t.fit(m, tiny_loader(16, 4), std::nullopt, path); }, parts);
   EXPECT_EQ(testing::weight_bytes(m), before) << path;
@@ -284,6 +292,34 @@ TEST(Resume, RefusesMalformedCheckpointsAndChangesNothing) {
   o.max_steps = 4;
   Trainer t(o);
   t.fit(m, tiny_loader(16, 4), std::nullopt, good);
+  EXPECT_EQ(m.training_steps, 2);
+}
+
+// deterministic: a resume that would not give the same bits (another CPU thread count, other
+// dp replicas) is refused; without it the thread count is not checked.
+TEST(Resume, DeterministicRefusesAnotherThreadCountOrOtherReplicas) {
+  testing::TempDir dir;
+  const std::string good = make_checkpoint(dir.path());
+  const int threads = get_num_threads();
+  const std::string other_threads = copy_of(good, dir.path(), "other_threads");
+  nlohmann::json state = read_json(fs::path(other_threads) / "trainer_state.json");
+  EXPECT_EQ(state.at("num_threads"), threads);
+  state["num_threads"] = threads + 1;
+  write_json(fs::path(other_threads) / "trainer_state.json", state);
+  expect_refused(other_threads,
+                 {"'num_threads' is " + std::to_string(threads + 1), "VOLT_NUM_THREADS=" + std::to_string(threads + 1)},
+                 8, /*deterministic=*/true);
+  const std::string replicas = copy_of(good, dir.path(), "replicas");
+  state = read_json(fs::path(replicas) / "trainer_state.json");
+  EXPECT_EQ(state.at("dp_devices"), "");
+  state["dp_devices"] = "cpu,cpu";
+  write_json(fs::path(replicas) / "trainer_state.json", state);
+  expect_refused(replicas, {"'dp_devices' is \"cpu,cpu\"", "same replicas"}, 8, /*deterministic=*/true);
+
+  TinyNet m;
+  TrainerOptions o = quiet_options();
+  o.max_steps = 4;
+  Trainer(o).fit(m, tiny_loader(16, 4), std::nullopt, other_threads);
   EXPECT_EQ(m.training_steps, 2);
 }
 

@@ -37,6 +37,21 @@ struct TinyNet : train::LightningModule {
     register_generator("gen", gen);
   }
   Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(relu((*fc1)(x)))); }
+  // strategy dp's replicas: a copy (a Generator is not copyable: the copy has one of the same
+  // seed, which it does not draw from, a replica drawing from the stream DataParallel gives it),
+  // the children cloned, the members pointed at the clones.
+  TinyNet(const TinyNet& other)
+      : train::LightningModule(other),
+        gen(other.gen.seed()),
+        val_script(other.val_script),
+        make_optimizers(other.make_optimizers) {}
+  std::shared_ptr<nn::Module> clone(const TensorMap& map = {}) const override {
+    auto copy = clone_as(*this, map);
+    copy->fc1 = copy->registered_module<nn::Linear>("fc1");
+    copy->dropout = copy->registered_module<nn::Dropout>("dropout");
+    copy->fc2 = copy->registered_module<nn::Linear>("fc2");
+    return copy;
+  }
   Tensor training_step(const train::Batch& b, int64_t) override {
     ++training_steps;
     Tensor loss = cross_entropy(forward(b.images), b.labels);

@@ -230,9 +230,66 @@ TEST(Trainer, DefaultLoggerCheckpointsAndPlainProgressLines) {
   EXPECT_NE(text.find("epoch 1: 3 batches, step 6"), std::string::npos) << text;
 }
 
+// strategy dp: each batch cut over two CPU replicas (5 samples: parts of 3 and 2; the last batch
+// of 2: 1 and 1) trains as the module on one device does, up to the order of the gradients' sum;
+// the replicas' logged losses come back as the batch's mean.
+TEST(Trainer, DataParallelOverTwoCpuReplicasTrainsAsOneDevice) {
+  TinyNet one(0.0), two(0.0);
+  TrainerOptions a = quiet_options();
+  a.max_epochs = 2;
+  Trainer ta(a);
+  ta.fit(one, tiny_loader(12, 5), tiny_loader(8, 4));
+  TrainerOptions b = a;
+  b.strategy = "dp";
+  b.devices = std::vector<Device>{Device::cpu(), Device::cpu()};
+  Trainer tb(b);
+  tb.fit(two, tiny_loader(12, 5), tiny_loader(8, 4));
+  EXPECT_EQ(tb.global_step(), 6);
+  EXPECT_EQ(two.training_steps, 0);  // the replicas ran every step, each batch having two parts
+  EXPECT_NE(testing::weight_bytes(two), testing::weight_bytes(TinyNet(0.0)));  // it trained
+  for (const auto& [name, t] : one.state_dict())
+    EXPECT_TRUE(allclose(two.state_dict().at(name), t, 1e-5, 1e-6)) << name;
+  for (const char* name : {"train_loss_step", "train_loss_epoch", "val_loss"})
+    EXPECT_NEAR(tb.callback_metrics().at(name).item<double>(), ta.callback_metrics().at(name).item<double>(), 1e-5)
+        << name;
+}
+
+TEST(Trainer, DataParallelWithOneDeviceRunsTheModuleAndCountsMeanNDevices) {
+  TinyNet m(0.0);
+  TrainerOptions o = quiet_options();
+  o.max_epochs = 1;
+  o.strategy = "dp";  // devices = 1: the module itself, no replica
+  Trainer(o).fit(m, tiny_loader(12, 4));
+  EXPECT_EQ(m.training_steps, 3);
+  o.devices = 3;  // three CPU replicas
+  Trainer t(o);
+  TinyNet r(0.0);
+  t.fit(r, tiny_loader(12, 4));
+  EXPECT_EQ(r.training_steps, 0);
+  EXPECT_EQ(t.global_step(), 3);
+}
+
+TEST(Trainer, DataParallelRefusesAModuleWithoutClone) {
+  LinearLoss m;
+  TrainerOptions o = quiet_options();
+  o.max_epochs = 1;
+  o.strategy = "dp";
+  o.devices = 2;
+  testing::expect_error([&] { Trainer(o).fit(m, tiny_loader(4, 4)); }, {"does not implement clone()"});
+}
+
 TEST(Trainer, RefusesOptionsItDoesNotHave) {
   testing::expect_error([] { Trainer({.precision = "8-true"}); }, {"precision", "8-true"});
-  testing::expect_error([] { Trainer({.devices = 2}); }, {"devices = 2"});
+  testing::expect_error([] { Trainer({.devices = 2}); }, {"devices = 2", "except under strategy dp"});
+  testing::expect_error([] { Trainer({.devices = 0}); }, {"devices must be at least 1, got 0"});
+  testing::expect_error(
+      [] {
+        TrainerOptions o = quiet_options();
+        o.devices = std::vector<Device>{Device::cuda(0)};
+        LinearLoss m;
+        Trainer(o).fit(m, tiny_loader(4, 4));
+      },
+      {"names cuda:0, which is not a device of accelerator cpu"});
   testing::expect_error([] { Trainer({.strategy = "fsdp"}); }, {"strategy 'fsdp'"});
   testing::expect_error(
       [] {
