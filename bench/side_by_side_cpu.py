@@ -94,7 +94,7 @@ def torch_run(data_dir, epochs, batch_size, threads, seed):
 def volt_run(binary, data_dir, epochs, batch_size, threads, seed):
     with tempfile.TemporaryDirectory() as out:
         cmd = [binary, "--epochs", str(epochs), "--batch-size", str(batch_size), "--threads", str(threads),
-               "--seed", str(seed), "--data", data_dir, "--out", out]
+               "--seed", str(seed), "--data", data_dir, "--out", out, "--val-size", "0"]  # all 60000, as PyTorch's loop
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(out, "metrics.csv")) as f:
             rows = list(csv.DictReader(f))

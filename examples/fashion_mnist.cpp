@@ -1,24 +1,25 @@
 // volt's main job: train the classic MNIST-style network (784 → 100, ReLU, dropout 0.5,
-// 100 → 10, cross-entropy) on Fashion-MNIST.
+// 100 → 10, cross-entropy) on Fashion-MNIST, on the Trainer (train/trainer.h).
 //
-//   fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
-//                 [--momentum X] [--weight-decay X] [--seed N] [--device auto|cpu|cuda]
+//   fashion_mnist [--max-epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp|dp]
-//                 [--devices LIST] [--process-group-backend auto|mpi|nccl] [--threads N]
-//                 [--flush-denormal on|off]
-//                 [--data DIR] [--out DIR] [--load FILE] [--summary-json FILE]
+//                 [--devices N|LIST] [--val-size N] [--ckpt-path DIR|last] ... (see --help)
 //   fashion_mnist sweep --out DIR --param NAME=DOMAIN... [sweep options] [-- training flags]
+//   fashion_mnist lr-find [range options] [training flags]
 //
-// Writes model.safetensors (names as PyTorch's equivalent module: fc1.weight, fc1.bias,
-// fc2.weight, fc2.bias), optimizer.safetensors and metrics.csv to --out.
+// A fixed, seeded part of the training set (--val-size samples, 5000 by default) is held out
+// for validation; the test set is evaluated after every epoch. Writes model.safetensors (names
+// as PyTorch's equivalent module: fc1.weight, fc1.bias, fc2.weight, fc2.bias),
+// optimizer.safetensors and metrics.csv (a row an epoch) to --out, the Trainer's CSVLogger run
+// below --out/lightning_logs, and checkpoints to --out/checkpoints (resume: --ckpt-path last).
 //
 // --strategy ddp, under mpirun -np N: each rank trains on its shard of every epoch
 // (DistributedSampler) with DistributedDataParallel averaging the gradients, so the global batch
 // is N × --batch-size; rank 0 alone prints and writes the files.
 //
-// --strategy dp --devices cpu,cpu (or cuda:0,cuda:0, ...): one process, DataParallel splitting
-// every batch over the devices' replicas; the network lives on the first device, the optimizer
-// steps its parameters and the files hold its state, under the same names as without dp.
+// --strategy dp --devices cpu,cpu (or cuda:0,cuda:0, or a count): one process, each batch cut
+// over replicas of the network on the devices; the network lives on the first device, the
+// optimizer steps its parameters and the files hold its state, under the same names as without dp.
 #include "volt/data/fashion_mnist.h"
 
 #include <unistd.h>
@@ -51,7 +52,7 @@ using namespace volt;
 namespace {
 
 struct Options {
-  int64_t epochs = 10;
+  int64_t epochs = 10;  // --max-epochs (--epochs)
   int64_t batch_size = 64;
   double lr = 1e-3;
   std::string optimizer = "adam";
@@ -62,7 +63,8 @@ struct Options {
   std::string precision = "32-true";  // Lightning's names
   std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI;
                                       // dp: DataParallel over `devices` in one process
-  std::vector<Device> devices;        // --devices, for dp
+  std::vector<Device> devices;        // --devices LIST, for dp
+  int64_t device_count = 0;           // --devices N, for dp
   std::string backend = "auto";       // ddp's process group: auto (nccl on a GPU, else mpi), mpi, nccl
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
@@ -70,6 +72,20 @@ struct Options {
   std::string out = "out/fashion_mnist";
   std::string load;
   std::string summary_json;
+  // The held-out validation split of the training set, and the seed that picks it.
+  int64_t val_size = 5000;
+  uint64_t split_seed = 42;
+  // The Trainer's options (Lightning's names, the flags' spelling).
+  int64_t accumulate_grad_batches = 1;
+  std::optional<double> gradient_clip_val;
+  std::string gradient_clip_algorithm = "norm";
+  std::optional<train::BatchCount> val_check_interval;
+  std::string ckpt_path;
+  int64_t fast_dev_run = 0;
+  train::BatchCount limit_train_batches = 1.0;
+  int64_t early_stopping_patience = 0;   // 0: no early stopping
+  int64_t checkpoint_every_n_steps = 0;  // 0: a checkpoint at each epoch's end only
+  bool deterministic = false;
   // fashion_mnist lr-find: the learning-rate range test instead of training.
   bool lr_find = false;
   train::LRFinderOptions finder;
@@ -77,14 +93,17 @@ struct Options {
 
 const char* kUsage =
     "usage: fashion_mnist [options]\n"
-    "  --epochs N           training epochs; 0 only evaluates (default 10)\n"
+    "  --max-epochs N       training epochs (--epochs N too); 0 only evaluates (default 10)\n"
     "  --batch-size N       samples per step (default 64)\n"
     "  --lr X               learning rate (default 1e-3)\n"
     "  --optimizer NAME     sgd, adam or adamw (default adam)\n"
     "  --momentum X         SGD momentum (default 0.9)\n"
     "  --weight-decay X     weight decay (default 0, adamw: 0.01 unless given)\n"
     "  --seed N             seed for initialisation, dropout and shuffling (default 0)\n"
-    "  --device NAME        auto, cpu or cuda (default auto)\n"
+    "  --val-size N         training samples held out for validation, a fixed split\n"
+    "                       (default 5000; 0: train on all 60000, no validation)\n"
+    "  --split-seed N       the seed that picks them (default 42)\n"
+    "  --device NAME        auto, cpu or cuda[:N] (default auto)\n"
     "  --precision P        32-true, 16-mixed (f16 autocast and a GradScaler) or bf16-mixed\n"
     "                       (bf16 autocast); 32, 16 and bf16 too (default 32-true). The\n"
     "                       weights stay f32, and so does model.safetensors\n"
@@ -92,12 +111,27 @@ const char* kUsage =
     "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
     "                       or dp (one process, DataParallel over --devices: each batch split\n"
     "                       along its samples over one replica a device, one thread each)\n"
-    "  --devices LIST       dp's devices, comma-separated, a device may repeat: cpu,cpu or\n"
+    "  --devices N|LIST     dp's devices: a count (N GPUs, or N CPU replicas with --device cpu)\n"
+    "                       or a comma-separated list in which a device may repeat: cpu,cpu or\n"
     "                       cuda:0,cuda:0 (required with dp); the network lives on the first\n"
     "                       of them, which is where the output is gathered\n"
     "  --process-group-backend B  ddp's collectives: auto (nccl with --device cuda, one GPU\n"
     "                       per rank; mpi on the CPU), mpi (any device, CUDA through host copies)\n"
     "                       or nccl (default auto)\n"
+    "  --accumulate-grad-batches N  an optimizer step every N batches (default 1)\n"
+    "  --gradient-clip-val X        clip the gradients' 2-norm (or, with\n"
+    "  --gradient-clip-algorithm value, each value) to X before a step\n"
+    "  --val-check-interval N|F     validate every N batches or F of an epoch (default: at\n"
+    "                       each epoch's end)\n"
+    "  --limit-train-batches N|F    batches an epoch: a count or a fraction (default 1.0)\n"
+    "  --fast-dev-run N     N batches of training and validation, one epoch, nothing written\n"
+    "  --early-stopping-patience N  stop after N validations without a lower val_loss\n"
+    "  --checkpoint-every-n-steps N checkpoint every N optimizer steps too (default: each\n"
+    "                       epoch's end; --out/checkpoints, the newest kept, 'last' links it)\n"
+    "  --ckpt-path DIR|last resume from a checkpoint folder, or the newest in --out/checkpoints;\n"
+    "                       the run continues at the exact batch. SIGTERM checkpoints and exits 0\n"
+    "  --deterministic on|off  refuse a resume at another thread count or on other dp devices\n"
+    "                       (default off; volt's kernels are deterministic either way)\n"
     "  --threads N          CPU threads (default $VOLT_NUM_THREADS, else the CPUs this\n"
     "                       process may run on); a fixed count gives bitwise-identical runs\n"
     "  --flush-denormal on|off  flush subnormal floats to zero on the CPU, as\n"
@@ -105,8 +139,8 @@ const char* kUsage =
     "                       always-zero pixels decay into them and slow every step)\n"
     "  --data DIR           Fashion-MNIST IDX files (default $VOLT_FASHION_MNIST_DIR or\n"
     "                       /usr/share/datasets/fashion-mnist)\n"
-    "  --out DIR            where model.safetensors, optimizer.safetensors and metrics.csv go\n"
-    "                       (default out/fashion_mnist)\n"
+    "  --out DIR            where model.safetensors, optimizer.safetensors, metrics.csv,\n"
+    "                       lightning_logs/ and checkpoints/ go (default out/fashion_mnist)\n"
     "  --load FILE          start from this model.safetensors\n"
     "  --summary-json FILE  write the final figures as JSON\n"
     "fashion_mnist sweep --help: hyperparameter search over trials of this job\n"
@@ -162,6 +196,20 @@ std::vector<Device> parse_devices(const std::string& flag, const std::string& te
   }
 }
 
+// Lightning's int-or-float batch counts: "10" is 10 batches, "0.25" a quarter of the epoch.
+train::BatchCount parse_batch_count(const std::string& flag, const std::string& text) {
+  if (text.find_first_of(".eE") == std::string::npos) return parse_integer<int64_t>(flag, text);
+  const double fraction = parse_double(flag, text);
+  VOLT_CHECK(fraction >= 0.0 && fraction <= 1.0, flag, ": a fraction of the epoch must be in [0, 1], got '", text,
+             "' (a count of batches is written without a decimal point)");
+  return fraction;
+}
+
+bool parse_on_off(const std::string& flag, const std::string& text) {
+  VOLT_CHECK(text == "on" || text == "off", flag, ": expected on or off, got '", text, "'");
+  return text == "on";
+}
+
 Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find) {
   Options o;
   o.lr_find = lr_find;
@@ -174,7 +222,7 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
     }
     VOLT_CHECK(i + 1 < argc, "missing value for ", flag);
     const std::string value = argv[++i];
-    if (flag == "--epochs")
+    if (flag == "--epochs" || flag == "--max-epochs")
       o.epochs = parse_integer<int64_t>(flag, value);
     else if (flag == "--batch-size")
       o.batch_size = parse_integer<int64_t>(flag, value);
@@ -198,8 +246,42 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
       VOLT_CHECK(value == "auto" || value == "mpi" || value == "nccl",
                  "--process-group-backend: expected auto, mpi or nccl, got '", value, "'");
       o.backend = value;
-    } else if (flag == "--devices")
-      o.devices = parse_devices(flag, value);
+    } else if (flag == "--devices") {
+      if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos) {
+        o.device_count = parse_integer<int64_t>(flag, value);
+        VOLT_CHECK(o.device_count >= 1, "--devices: must be at least 1, got ", o.device_count);
+      } else {
+        o.devices = parse_devices(flag, value);
+      }
+    } else if (flag == "--val-size")
+      o.val_size = parse_integer<int64_t>(flag, value);
+    else if (flag == "--split-seed")
+      o.split_seed = parse_integer<uint64_t>(flag, value);
+    else if (flag == "--accumulate-grad-batches") {
+      o.accumulate_grad_batches = parse_integer<int64_t>(flag, value);
+      VOLT_CHECK(o.accumulate_grad_batches >= 1, "--accumulate-grad-batches: must be at least 1, got ",
+                 o.accumulate_grad_batches);
+    } else if (flag == "--gradient-clip-val") {
+      o.gradient_clip_val = parse_double(flag, value);
+      VOLT_CHECK(*o.gradient_clip_val >= 0, "--gradient-clip-val: must be 0 or more, got ", *o.gradient_clip_val);
+    } else if (flag == "--gradient-clip-algorithm") {
+      VOLT_CHECK(value == "norm" || value == "value", "--gradient-clip-algorithm: expected norm or value, got '", value,
+                 "'");
+      o.gradient_clip_algorithm = value;
+    } else if (flag == "--val-check-interval")
+      o.val_check_interval = parse_batch_count(flag, value);
+    else if (flag == "--limit-train-batches")
+      o.limit_train_batches = parse_batch_count(flag, value);
+    else if (flag == "--fast-dev-run")
+      o.fast_dev_run = parse_integer<int64_t>(flag, value);
+    else if (flag == "--early-stopping-patience")
+      o.early_stopping_patience = parse_integer<int64_t>(flag, value);
+    else if (flag == "--checkpoint-every-n-steps")
+      o.checkpoint_every_n_steps = parse_integer<int64_t>(flag, value);
+    else if (flag == "--ckpt-path")
+      o.ckpt_path = value;
+    else if (flag == "--deterministic")
+      o.deterministic = parse_on_off(flag, value);
     else if (flag == "--precision") {
       o.precision = value == "32" ? "32-true" : value == "16" ? "16-mixed" : value == "bf16" ? "bf16-mixed" : value;
       VOLT_CHECK(o.precision == "32-true" || o.precision == "16-mixed" || o.precision == "bf16-mixed",
@@ -207,10 +289,9 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
     } else if (flag == "--threads") {
       o.threads = parse_integer<int>(flag, value);
       VOLT_CHECK(o.threads >= 1, "--threads: must be at least 1, got ", o.threads);
-    } else if (flag == "--flush-denormal") {
-      VOLT_CHECK(value == "on" || value == "off", "--flush-denormal: expected on or off, got '", value, "'");
-      o.flush_denormal = value == "on";
-    } else if (flag == "--data")
+    } else if (flag == "--flush-denormal")
+      o.flush_denormal = parse_on_off(flag, value);
+    else if (flag == "--data")
       o.data = value;
     else if (flag == "--out")
       o.out = value;
@@ -239,34 +320,20 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
              "--optimizer must be sgd, adam or adamw, got ", o.optimizer);
   VOLT_CHECK(o.device == "auto" || o.device == "cpu" || o.device.rfind("cuda", 0) == 0,
              "--device must be auto, cpu or cuda, got ", o.device);
-  VOLT_CHECK(o.strategy != "dp" || !o.devices.empty(), "--strategy dp needs --devices (e.g. --devices cpu,cpu)");
-  VOLT_CHECK(o.strategy == "dp" || o.devices.empty(), "--devices goes with --strategy dp");
-  VOLT_CHECK(o.strategy != "dp" || o.device == "auto",
-             "--device does not go with --strategy dp: the network lives on the first of --devices");
+  const bool devices_given = !o.devices.empty() || o.device_count > 0;
+  VOLT_CHECK(o.strategy != "dp" || devices_given, "--strategy dp needs --devices (e.g. --devices cpu,cpu or 2)");
+  VOLT_CHECK(o.strategy == "dp" || !devices_given, "--devices goes with --strategy dp");
+  VOLT_CHECK(o.strategy != "dp" || o.devices.empty() || o.device == "auto",
+             "--device does not go with --devices LIST: the network lives on the first of --devices");
+  VOLT_CHECK(o.val_size >= 0, "--val-size: must be 0 or more, got ", o.val_size);
+  VOLT_CHECK(o.early_stopping_patience >= 0, "--early-stopping-patience: must be 0 (off) or more, got ",
+             o.early_stopping_patience);
+  VOLT_CHECK(o.early_stopping_patience == 0 || o.val_size > 0,
+             "--early-stopping-patience watches val_loss, which --val-size 0 leaves without data");
+  VOLT_CHECK(o.checkpoint_every_n_steps >= 0, "--checkpoint-every-n-steps: must be 0 (each epoch's end) or more, got ",
+             o.checkpoint_every_n_steps);
   return o;
 }
-
-// The network, under the attribute names of its PyTorch twin:
-//   class Net(nn.Module): fc1 = Linear(784, 100); dropout = Dropout(0.5); fc2 = Linear(100, 10)
-struct Net : nn::Module {
-  explicit Net(Generator* gen)
-      : fc1(register_module("fc1", std::make_shared<nn::Linear>(784, 100, true, gen))),
-        dropout(register_module("dropout", std::make_shared<nn::Dropout>(0.5, gen))),
-        fc2(register_module("fc2", std::make_shared<nn::Linear>(100, 10, true, gen))) {}
-  Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(relu((*fc1)(x)))); }
-  // DataParallel's replicas: the children cloned, the members pointed at the clones.
-  std::shared_ptr<nn::Module> clone(const TensorMap& map = {}) const override {
-    auto copy = clone_as(*this, map);
-    copy->fc1 = copy->registered_module<nn::Linear>("fc1");
-    copy->dropout = copy->registered_module<nn::Dropout>("dropout");
-    copy->fc2 = copy->registered_module<nn::Linear>("fc2");
-    return copy;
-  }
-
-  std::shared_ptr<nn::Linear> fc1;
-  std::shared_ptr<nn::Dropout> dropout;
-  std::shared_ptr<nn::Linear> fc2;
-};
 
 // auto: the first GPU when the CUDA backend is linked in and a device is usable, else the CPU.
 Device pick_device(const std::string& name) {
@@ -289,6 +356,63 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const std::ve
   return std::make_unique<optim::AdamW>(params, a);
 }
 
+// The network, under the attribute names of its PyTorch twin, as a LightningModule:
+//   class Net(nn.Module): fc1 = Linear(784, 100); dropout = Dropout(0.5); fc2 = Linear(100, 10)
+// Its metrics are logged with sync_dist, so under ddp they are every rank's.
+struct Net : train::LightningModule {
+  Net(const Options& o, bool weight_decay_given)
+      : options(o), weight_decay_given(weight_decay_given), gen(std::make_shared<Generator>(o.seed)) {
+    fc1 = register_module("fc1", std::make_shared<nn::Linear>(784, 100, true, gen.get()));
+    dropout = register_module("dropout", std::make_shared<nn::Dropout>(0.5, gen.get()));
+    fc2 = register_module("fc2", std::make_shared<nn::Linear>(100, 10, true, gen.get()));
+    register_generator("gen", *gen);  // checkpoints save and restore its stream
+  }
+  Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(relu((*fc1)(x)))); }
+  // dp's replicas: copies (sharing the generator, which they do not draw from: DataParallel
+  // gives each a stream of its own), the children cloned, the members pointed at the clones.
+  std::shared_ptr<nn::Module> clone(const TensorMap& map = {}) const override {
+    auto copy = clone_as(*this, map);
+    copy->fc1 = copy->registered_module<nn::Linear>("fc1");
+    copy->dropout = copy->registered_module<nn::Dropout>("dropout");
+    copy->fc2 = copy->registered_module<nn::Linear>("fc2");
+    return copy;
+  }
+  Tensor training_step(const train::Batch& b, int64_t) override {
+    Tensor loss = cross_entropy(forward(b.images), b.labels);  // f32 under autocast
+    log("train_loss", loss, {.prog_bar = true, .on_step = true, .on_epoch = true, .sync_dist = true});
+    return loss;
+  }
+  void validation_step(const train::Batch& b, int64_t) override {
+    const Tensor logits = forward(b.images);
+    log("val_loss", cross_entropy(logits, b.labels), {.prog_bar = true, .sync_dist = true});
+    log("val_accuracy", eq(argmax(logits, 1), b.labels).to(DType::f32).mean(), {.prog_bar = true, .sync_dist = true});
+  }
+  train::OptimizerLRScheduler configure_optimizers() override {
+    optimizer = make_optimizer(options, parameters(), weight_decay_given);
+    return {optimizer};
+  }
+  nlohmann::json hparams() const override {
+    return {{"lr", options.lr},
+            {"batch_size", options.batch_size},
+            {"optimizer", options.optimizer},
+            {"momentum", options.momentum},
+            {"weight_decay", options.weight_decay},
+            {"seed", options.seed},
+            {"max_epochs", options.epochs},
+            {"val_size", options.val_size},
+            {"precision", options.precision},
+            {"strategy", options.strategy}};
+  }
+
+  Options options;
+  bool weight_decay_given;
+  std::shared_ptr<Generator> gen;  // shared: a Generator is not copyable, and the replicas copy
+  std::shared_ptr<nn::Linear> fc1;
+  std::shared_ptr<nn::Dropout> dropout;
+  std::shared_ptr<nn::Linear> fc2;
+  std::shared_ptr<optim::Optimizer> optimizer;
+};
+
 struct Evaluation {
   double loss = 0, accuracy = 0;
 };
@@ -300,9 +424,12 @@ std::optional<DType> autocast_dtype(const std::string& precision) {
   return std::nullopt;
 }
 
-Evaluation evaluate(Net& net, data::DataLoader& loader, Device device, std::optional<DType> half) {
+// The test set's loss and accuracy, every sample once (on each rank under ddp: no collective).
+Evaluation evaluate(nn::Module& net, data::DataLoader& loader, std::optional<DType> half) {
   NoGradGuard no_grad;
+  const bool training = net.is_training();
   net.eval();
+  const Device device = net.parameters().front().device();
   Tensor loss_sum = zeros({}, TensorOptions(DType::f32).device(device));
   Tensor correct = zeros({}, TensorOptions(DType::i64).device(device));
   for (const data::Batch& b : loader) {
@@ -312,38 +439,122 @@ Evaluation evaluate(Net& net, data::DataLoader& loader, Device device, std::opti
     loss_sum.add_(cross_entropy(logits, labels, {Reduction::sum}));  // f32 under autocast
     correct.add_(sum(eq(argmax(logits, 1), labels)));
   }
+  net.train(training);
   const auto n = static_cast<double>(loader.dataset_size());
   return {loss_sum.item<double>() / n, static_cast<double>(correct.item<int64_t>()) / n};
 }
 
-// A one-line progress bar when stdout is a terminal; nothing otherwise.
-class Progress {
+// The main job's own callback: after each epoch, the test set's figures and the epoch's
+// training speed, a line on rank 0's stdout and a row of --out/metrics.csv. The rows so far are
+// its checkpointed state, so a resumed run's file holds the epochs before the resume too.
+class EpochTable : public train::Callback {
  public:
-  Progress(int64_t epoch, int64_t epochs, int64_t total)
-      : on_(isatty(STDOUT_FILENO) != 0 && total > 0), epoch_(epoch), epochs_(epochs), total_(total) {}
-  void update(int64_t done, const Tensor& loss_sum) {
-    if (!on_ || (done % 25 != 0 && done != total_)) return;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / total_);
-    std::cout << "\repoch " << epoch_ << '/' << epochs_ << " [" << std::string(filled, '=')
-              << std::string(kWidth - filled, ' ') << "] " << done << '/' << total_ << "  loss " << std::fixed
-              << std::setprecision(4) << loss_sum.item<double>() / static_cast<double>(done) << std::flush;
+  static constexpr const char* kHeader =
+      "epoch,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,samples_per_second,train_seconds";
+  struct Row {
+    int64_t epoch = 0;
+    double train_loss = 0, val_loss = NAN, val_accuracy = NAN, test_loss = 0, test_accuracy = 0;
+    double samples_per_second = 0, train_seconds = 0;
+  };
+
+  EpochTable(std::string path, data::DataLoader test_loader, std::optional<DType> half)
+      : path_(std::move(path)), test_loader_(std::move(test_loader)), half_(half) {}
+
+  std::string state_key() const override { return "EpochTable"; }
+  nlohmann::json state_dict() const override {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const Row& r : rows_)
+      rows.push_back({r.epoch, number(r.train_loss), number(r.val_loss), number(r.val_accuracy), r.test_loss,
+                      r.test_accuracy, r.samples_per_second, r.train_seconds});
+    return {{"rows", rows}};
   }
-  void finish() {
-    if (on_) std::cout << "\r\033[K" << std::flush;
+  void load_state_dict(const nlohmann::json& state) override {
+    rows_.clear();
+    for (const nlohmann::json& r : state.at("rows")) {
+      auto value = [&](int i) { return r.at(i).is_null() ? NAN : r.at(i).get<double>(); };
+      rows_.push_back({r.at(0).get<int64_t>(), value(1), value(2), value(3), value(4), value(5), value(6), value(7)});
+    }
   }
+
+  void on_fit_start(train::Trainer& trainer, train::LightningModule&) override {
+    if (!trainer.is_global_zero()) return;
+    file_.open(path_, std::ios::trunc);
+    VOLT_CHECK(file_.good(), "cannot write ", path_);
+    file_ << kHeader << '\n';
+    for (const Row& r : rows_)
+      write(r);
+    file_ << std::flush;
+  }
+  void on_train_start(train::Trainer&, train::LightningModule&) override { start_epoch(); }
+  void on_train_epoch_start(train::Trainer&, train::LightningModule&) override { start_epoch(); }
+  void on_train_batch_end(train::Trainer&, train::LightningModule&, const Tensor&, const train::Batch& batch,
+                          int64_t) override {
+    samples_ += batch.labels.size(0);
+    // The epoch's training ends at its last batch, before its validation and checkpoint.
+    last_batch_end_ = Clock::now();
+    validation_before_ = validation_seconds_;
+  }
+  void on_validation_start(train::Trainer& trainer, train::LightningModule&) override {
+    if (!trainer.sanity_checking()) validation_start_ = Clock::now();
+  }
+  void on_validation_end(train::Trainer& trainer, train::LightningModule&) override {
+    if (!trainer.sanity_checking()) validation_seconds_ += seconds_since(validation_start_);
+  }
+  void on_train_epoch_end(train::Trainer& trainer, train::LightningModule& module) override {
+    Row r;
+    r.epoch = trainer.current_epoch() + 1;
+    r.train_seconds = std::chrono::duration<double>(last_batch_end_ - epoch_start_).count() - validation_before_;
+    r.samples_per_second = static_cast<double>(samples_ * trainer.world_size()) / r.train_seconds;  // all ranks'
+    const train::Metrics& m = trainer.callback_metrics();
+    auto metric = [&](const char* name) { return m.contains(name) ? m.at(name).item<double>() : NAN; };
+    r.train_loss = metric("train_loss_epoch");
+    r.val_loss = metric("val_loss");
+    r.val_accuracy = metric("val_accuracy");
+    const Evaluation test = evaluate(module, test_loader_, half_);
+    r.test_loss = test.loss;
+    r.test_accuracy = test.accuracy;
+    rows_.push_back(r);
+    if (!trainer.is_global_zero()) return;
+    std::cout << "epoch " << r.epoch;
+    if (trainer.max_epochs() != -1) std::cout << '/' << trainer.max_epochs();
+    std::cout << std::fixed << std::setprecision(4) << "  train loss " << r.train_loss;
+    if (!std::isnan(r.val_loss)) std::cout << "  val loss " << r.val_loss << "  val accuracy " << r.val_accuracy;
+    std::cout << "  test loss " << r.test_loss << "  test accuracy " << r.test_accuracy << "  " << std::setprecision(0)
+              << r.samples_per_second << " samples/s" << std::endl;  // flushed: a log being followed sees each epoch
+    write(r);
+    file_ << std::flush;
+  }
+
+  const std::vector<Row>& rows() const { return rows_; }
 
  private:
-  bool on_;
-  int64_t epoch_, epochs_, total_;
-};
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  static nlohmann::json number(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+  void start_epoch() {
+    epoch_start_ = last_batch_end_ = Clock::now();
+    validation_seconds_ = validation_before_ = 0;
+    samples_ = 0;
+  }
+  void write(const Row& r) {
+    auto cell = [](double v) {
+      std::ostringstream text;
+      if (!std::isnan(v)) text << v;
+      return text.str();
+    };
+    file_ << r.epoch << ',' << cell(r.train_loss) << ',' << cell(r.val_loss) << ',' << cell(r.val_accuracy) << ','
+          << r.test_loss << ',' << r.test_accuracy << ',' << r.samples_per_second << ',' << r.train_seconds << '\n';
+  }
 
-nlohmann::json devices_json(const std::vector<Device>& devices) {
-  nlohmann::json names = nlohmann::json::array();
-  for (const Device& d : devices)
-    names.push_back(d.str());
-  return names;
-}
+  std::string path_;
+  data::DataLoader test_loader_;
+  std::optional<DType> half_;
+  std::ofstream file_;
+  std::vector<Row> rows_;
+  Clock::time_point epoch_start_, last_batch_end_, validation_start_;
+  double validation_seconds_ = 0, validation_before_ = 0;  // all, and before the latest batch's end
+  int64_t samples_ = 0;
+};
 
 const char* kSweepUsage =
     "usage: fashion_mnist sweep --out DIR --param NAME=DOMAIN... [options] [-- TRAINING FLAGS]\n"
@@ -358,7 +569,8 @@ const char* kSweepUsage =
     "  --seed N             random search: the draws; the same seed, the same trials (default 0)\n"
     "  --parallel K         trials at once, each with its share of the CPUs (default 1)\n"
     "  --gpus LIST          give each trial one of these GPUs, round-robin (CUDA_VISIBLE_DEVICES)\n"
-    "  --metric NAME        the metrics.csv column to optimise (default test_accuracy)\n"
+    "  --metric NAME        the metrics.csv column to optimise (default val_accuracy, the\n"
+    "                       held-out split's, which keeps the test set out of the choice)\n"
     "  --metrics-file PATH  where a trial writes its results, below its folder (default\n"
     "                       metrics.csv; a Trainer program: lightning_logs/version_0/metrics.csv)\n"
     "  --mode max|min       which way it is better (default max)\n"
@@ -372,6 +584,7 @@ const char* kSweepUsage =
 
 int sweep(int argc, char** argv) {
   train::SweepOptions o;
+  o.metric = "val_accuracy";  // the held-out split's: the test set stays out of the choice
   std::vector<std::string> params, train_flags;
   std::string space_file, scheduler = "none";
   train::AshaOptions asha;
@@ -511,30 +724,109 @@ int find_lr(const Options& o, nn::Module& model, optim::Optimizer& optimizer, da
   return 0;
 }
 
+// dp's devices: the list given, or for a count N, cuda:0 .. cuda:N-1 on a GPU (--device cuda, or
+// auto with one usable) and N CPU replicas otherwise.
+std::vector<Device> dp_devices(const Options& o) {
+  if (o.device_count == 0) return o.devices;
+  std::vector<Device> devices;
+  const bool gpu = o.device != "cpu" && (o.device != "auto" || cuda::is_available());
+  for (int64_t i = 0; i < o.device_count; ++i)
+    devices.push_back(gpu ? Device::cuda(static_cast<int>(i)) : Device::cpu());
+  return devices;
+}
+
+// --summary-json: the final figures. rows: the epochs trained (none for --epochs 0).
+void write_summary(const Options& o, int world, const std::vector<EpochTable::Row>& rows, const Evaluation& test,
+                   double total_seconds, int64_t steps) {
+  double train_seconds = 0;
+  for (const EpochTable::Row& r : rows)
+    train_seconds += r.train_seconds;
+  nlohmann::json devices = nlohmann::json::array();
+  for (const Device& d : dp_devices(o))
+    devices.push_back(d.str());
+  nlohmann::json summary = {{"epochs", rows.empty() ? 0 : rows.back().epoch},
+                            {"max_epochs", o.epochs},
+                            {"global_step", steps},
+                            {"precision", o.precision},
+                            {"test_accuracy", test.accuracy},
+                            {"test_loss", test.loss},
+                            {"train_seconds", train_seconds},
+                            {"total_seconds", total_seconds},
+                            {"samples_per_second", rows.empty() ? 0.0 : rows.back().samples_per_second},
+                            {"world_size", world},
+                            {"strategy", o.strategy},
+                            {"replica_devices", devices},
+                            {"val_size", o.val_size}};
+  if (!rows.empty() && !std::isnan(rows.back().val_accuracy)) {
+    summary["val_accuracy"] = rows.back().val_accuracy;
+    summary["val_loss"] = rows.back().val_loss;
+  }
+  std::ofstream file(o.summary_json);
+  VOLT_CHECK(file.good(), "cannot write ", o.summary_json);
+  file << summary.dump(2) << '\n';
+}
+
+// The Trainer's options from the flags.
+train::TrainerOptions trainer_options(const Options& o) {
+  train::TrainerOptions t;
+  t.max_epochs = o.epochs;
+  t.precision = o.precision;
+  t.strategy = o.strategy;
+  if (o.device == "cpu") t.accelerator = "cpu";
+  if (o.device.rfind("cuda", 0) == 0) {
+    t.accelerator = "cuda";
+    // --device cuda:N picks that GPU (one process); under ddp a rank takes its local rank's.
+    if (o.device != "cuda" && o.strategy == "auto") t.devices = std::vector<Device>{Device::parse(o.device)};
+  }
+  if (o.strategy == "dp") t.devices = dp_devices(o);
+  t.accumulate_grad_batches = o.accumulate_grad_batches;
+  t.gradient_clip_val = o.gradient_clip_val;
+  t.gradient_clip_algorithm = o.gradient_clip_algorithm;
+  t.val_check_interval = o.val_check_interval;
+  t.limit_train_batches = o.limit_train_batches;
+  t.fast_dev_run = o.fast_dev_run;
+  t.deterministic = o.deterministic;
+  t.default_root_dir = o.out;
+  // The bar on a terminal only: in a log the epoch lines say it all.
+  t.enable_progress_bar = false;
+  if (isatty(STDOUT_FILENO) != 0) t.callbacks.push_back(std::make_shared<train::ProgressBar>(25));
+  // Checkpoints in one folder whatever the logger's version, so that --ckpt-path last finds the
+  // previous run's: at each epoch's end and every N steps, the newest kept, `last` linking it.
+  t.callbacks.push_back(std::make_shared<train::ModelCheckpoint>(train::ModelCheckpointOptions{
+      .dirpath = o.out + "/checkpoints", .every_n_train_steps = o.checkpoint_every_n_steps}));
+  t.callbacks.push_back(std::make_shared<train::OnExceptionCheckpoint>(o.out + "/checkpoints"));
+  if (o.early_stopping_patience > 0)
+    t.callbacks.push_back(std::make_shared<train::EarlyStopping>(
+        train::EarlyStoppingOptions{.monitor = "val_loss", .patience = o.early_stopping_patience}));
+  return t;
+}
+
 int run(int argc, char** argv, bool lr_find = false) {
+  const auto started = std::chrono::steady_clock::now();
   bool weight_decay_given = false;
   const Options o = parse_args(argc, argv, weight_decay_given, lr_find);
   if (o.threads > 0) set_num_threads(o.threads);
   set_flush_denormal(o.flush_denormal);
   for (const Device& d : o.devices)
     check_device_usable("--devices", d);
-  const Device device = o.strategy == "dp" ? o.devices[0] : pick_device(o.device);
+  const Device device = o.strategy == "dp" ? dp_devices(o)[0] : pick_device(o.device);
   const bool distributed = o.strategy == "ddp";
   if (distributed) parallel::init_process_group(o.backend != "auto" ? o.backend : device.is_cuda() ? "nccl" : "mpi");
-  const int rank = distributed ? parallel::get_rank() : 0, world = distributed ? parallel::get_world_size() : 1;
-  const bool chief = rank == 0;  // prints and writes
+  const int world = distributed ? parallel::get_world_size() : 1;
+  const bool chief = !distributed || parallel::get_rank() == 0;  // prints and writes
 
-  const data::DataLoaderOptions train_options{.batch_size = o.batch_size, .shuffle = true, .seed = o.seed};
-  const data::TensorDataset train_set = data::FashionMnist(data::Split::train, o.data);
-  data::DataLoader train_loader = distributed ? data::DataLoader(train_set, train_options,
-                                                                 std::make_shared<parallel::DistributedSampler>(
-                                                                     train_set.size(), world, rank, true, o.seed))
-                                              : data::DataLoader(train_set, train_options);
+  // The training set less a fixed, seeded validation split (the same whatever --seed is).
+  const data::TensorDataset full = data::FashionMnist(data::Split::train, o.data);
+  VOLT_CHECK(o.val_size < full.size(), "--val-size: ", o.val_size, " of the ", full.size(),
+             " training samples would leave none to train on");
+  std::vector<data::TensorDataset> split{full};  // --val-size 0: the whole set, not copied
+  if (o.val_size > 0) split = data::random_split(full, {full.size() - o.val_size, o.val_size}, o.split_seed);
+  data::DataLoader train_loader(split[0], {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
+  std::optional<data::DataLoader> val_loader;
+  if (o.val_size > 0) val_loader.emplace(split[1], data::DataLoaderOptions{.batch_size = 1000, .shuffle = false});
   data::DataLoader test_loader(data::FashionMnist(data::Split::test, o.data), {.batch_size = 1000, .shuffle = false});
 
-  Generator gen(o.seed);
-  const auto net_holder = std::make_shared<Net>(&gen);
-  Net& net = *net_holder;
+  Net net(o, weight_decay_given);
   if (!o.load.empty()) {
     try {
       net.load_state_dict(nn::load_safetensors(o.load));
@@ -542,100 +834,74 @@ int run(int argc, char** argv, bool lr_find = false) {
       VOLT_FAIL("--load ", o.load, ": ", e.what());
     }
   }
-  net.to(device);
-  // DDP starts every rank from rank 0's weights and averages the gradients during backward.
-  // DataParallel splits each batch over its replicas; their dropout streams are seeded from gen.
-  std::shared_ptr<nn::Module> wrapper;
-  if (distributed) wrapper = std::make_shared<parallel::DistributedDataParallel>(net_holder);
-  if (o.strategy == "dp") wrapper = std::make_shared<parallel::DataParallel>(net_holder, o.devices, device, &gen);
-  nn::Module& model = wrapper ? *wrapper : net;
-  auto optimizer = make_optimizer(o, net.parameters(), weight_decay_given);  // the wrappers' are these
   const std::optional<DType> half = autocast_dtype(o.precision);
-  // f16's narrow range needs loss scaling; bf16 has f32's and goes without (as Lightning).
-  amp::GradScaler scaler(65536.0, 2.0, 0.5, 2000, /*enabled=*/o.precision == "16-mixed");
-  if (o.lr_find) return find_lr(o, model, *optimizer, train_loader, device, half, gen);
-
-  std::ofstream metrics;
-  if (chief) {
-    std::filesystem::create_directories(o.out);
-    metrics.open(o.out + "/metrics.csv");
-    VOLT_CHECK(metrics.good(), "cannot write ", o.out, "/metrics.csv");
-    metrics << "epoch,train_loss,test_loss,test_accuracy,samples_per_second,train_seconds\n";
+  if (o.lr_find) {
+    net.to(device);
+    auto optimizer = make_optimizer(o, net.parameters(), weight_decay_given);
+    return find_lr(o, net, *optimizer, train_loader, device, half, *net.gen);
   }
-  // Only rank 0 speaks; the others' output goes nowhere.
-  std::ostream silent(nullptr);
-  std::ostream& out = chief ? std::cout : silent;
 
-  out << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << test_loader.dataset_size()
-      << " test samples, device " << device << " (" << get_num_threads() << " CPU threads), " << o.optimizer << " lr "
-      << o.lr << ", batch " << o.batch_size << ", " << o.epochs << " epochs, precision " << o.precision;
+  std::ostream silent(nullptr);
+  std::ostream& out = chief ? std::cout : silent;  // only rank 0 speaks
+  out << "volt fashion_mnist: " << train_loader.dataset_size() << " train / " << o.val_size << " val / "
+      << test_loader.dataset_size() << " test samples, device " << device << " (" << get_num_threads()
+      << " CPU threads), " << o.optimizer << " lr " << o.lr << ", batch " << o.batch_size << ", " << o.epochs
+      << " epochs, precision " << o.precision;
   if (distributed) out << ", ddp over " << world << " ranks (global batch " << world * o.batch_size << ")";
   if (o.strategy == "dp") {
-    out << ", dp over " << o.devices.size() << " devices (";
-    for (std::size_t i = 0; i < o.devices.size(); ++i)
-      out << (i ? "," : "") << o.devices[i];
-    out << ")";
+    const train::Devices devices = dp_devices(o);
+    out << ", dp over " << devices.size() << " devices (" << devices.str() << ")";
   }
   out << "\n";
 
-  Evaluation eval = evaluate(net, test_loader, device, half);
-  double train_seconds = 0, samples_per_second = 0;
-  if (o.epochs == 0)
+  if (o.epochs == 0) {  // evaluate only
+    net.to(device);
+    const Evaluation eval = evaluate(net, test_loader, half);
     out << "test loss " << std::fixed << std::setprecision(4) << eval.loss << "  test accuracy " << eval.accuracy
         << "\n";
-  for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
-    net.train();
-    Progress progress(epoch, o.epochs, chief ? train_loader.size() : 0);
-    Tensor loss_sum = zeros({}, TensorOptions(DType::f32).device(device));
-    int64_t steps = 0;
-    const auto start = std::chrono::steady_clock::now();
-    for (const data::Batch& b : train_loader) {
-      Tensor loss;
-      {
-        const AutocastGuard autocast(device.type, half, half.has_value());
-        loss = cross_entropy(model(b.images.to(device)), b.labels.to(device));  // f32 under autocast
-      }
-      optimizer->zero_grad();
-      scaler.scale(loss).backward();  // without a scaler: loss.backward()
-      scaler.step(*optimizer);
-      scaler.update();
-      {
-        NoGradGuard no_grad;
-        loss_sum.add_(loss.detach());  // stays on the device; read once per epoch
-      }
-      progress.update(++steps, loss_sum);
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.finish();
-    train_seconds += seconds;
-    samples_per_second = static_cast<double>(train_loader.dataset_size()) / seconds;  // all ranks'
-    if (distributed) parallel::get_default_group().all_reduce(loss_sum, parallel::ReduceOp::avg)->wait();
-    const double train_loss = loss_sum.item<double>() / static_cast<double>(steps);
-    eval = evaluate(net, test_loader, device, half);
-    out << "epoch " << epoch << '/' << o.epochs << std::fixed << std::setprecision(4) << "  train loss " << train_loss
-        << "  test loss " << eval.loss << "  test accuracy " << eval.accuracy << "  " << std::setprecision(0)
-        << samples_per_second << " samples/s" << std::endl;  // flushed: a log being followed sees each epoch
-    if (chief)
-      metrics << epoch << ',' << train_loss << ',' << eval.loss << ',' << eval.accuracy << ',' << samples_per_second
-              << ',' << seconds << '\n'
-              << std::flush;
+    if (chief && !o.summary_json.empty())
+      write_summary(o, world, {}, eval,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 0);
+    return 0;
   }
 
+  train::TrainerOptions options = trainer_options(o);
+  auto table = std::make_shared<EpochTable>(o.out + "/metrics.csv", test_loader, half);
+  options.callbacks.push_back(table);
+  if (chief) std::filesystem::create_directories(o.out);
+  train::Trainer trainer(options);
+  try {
+    trainer.fit(net, train_loader, val_loader, o.ckpt_path);
+  } catch (const Error&) {
+    if (!trainer.received_sigterm()) throw;
+    out << "SIGTERM: stopped after step " << trainer.global_step() << "; checkpoint " << o.out
+        << "/checkpoints/last. Resume with the same flags and --ckpt-path last\n";
+    return 0;
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const std::vector<EpochTable::Row>& rows = table->rows();
   if (!chief) return 0;
-  nn::save_safetensors(o.out + "/model.safetensors", net.state_dict(), {{"format", "pt"}});
-  nn::save_safetensors(o.out + "/optimizer.safetensors", optimizer->state_dict(),
-                       {{"optimizer", o.optimizer}, {"epochs", std::to_string(o.epochs)}});
-  std::cout << "wrote " << o.out << "/{model.safetensors, optimizer.safetensors, metrics.csv}\n";
-
-  if (!o.summary_json.empty()) {
-    const nlohmann::json summary = {
-        {"epochs", o.epochs},     {"precision", o.precision},       {"test_accuracy", eval.accuracy},
-        {"test_loss", eval.loss}, {"train_seconds", train_seconds}, {"samples_per_second", samples_per_second},
-        {"world_size", world},    {"strategy", o.strategy},         {"replica_devices", devices_json(o.devices)}};
-    std::ofstream file(o.summary_json);
-    VOLT_CHECK(file.good(), "cannot write ", o.summary_json);
-    file << summary.dump(2) << '\n';
+  if (o.fast_dev_run > 0) {
+    std::cout << "fast-dev-run: " << trainer.global_step() << " steps ran; nothing written\n";
+    return 0;
   }
+  VOLT_CHECK(!rows.empty(), "fashion_mnist: no epoch finished (", trainer.global_step(), " steps)");
+  nn::save_safetensors(o.out + "/model.safetensors", net.state_dict(), {{"format", "pt"}});
+  nn::save_safetensors(o.out + "/optimizer.safetensors", net.optimizer->state_dict(),
+                       {{"optimizer", o.optimizer}, {"epochs", std::to_string(rows.back().epoch)}});
+  std::cout << "wrote " << o.out << "/{model.safetensors, optimizer.safetensors, metrics.csv}\n";
+  const EpochTable::Row& last = rows.back();
+  const EpochTable::Row* best = nullptr;  // by validation accuracy
+  for (const EpochTable::Row& r : rows)
+    if (!std::isnan(r.val_accuracy) && (best == nullptr || r.val_accuracy > best->val_accuracy)) best = &r;
+  std::cout << std::fixed << std::setprecision(4) << "done in " << std::setprecision(1) << total << " s ("
+            << trainer.global_step() << " steps, " << rows.size() << " epochs)";
+  if (best != nullptr)
+    std::cout << std::setprecision(4) << "; best val accuracy " << best->val_accuracy << " at epoch " << best->epoch;
+  std::cout << std::setprecision(4) << "; final test accuracy " << last.test_accuracy << ", test loss "
+            << last.test_loss << "\n";
+  if (!o.summary_json.empty())
+    write_summary(o, world, rows, {last.test_loss, last.test_accuracy}, total, trainer.global_step());
   return 0;
 }
 

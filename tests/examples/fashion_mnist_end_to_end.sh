@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: bad numbers on the command line refused, one epoch of the main job on the real
 # data, its files read back by volt (--load --epochs 0) and by the reference safetensors + numpy,
-# an epoch at each mixed precision, and bad weight files refused. Exits 77 (CTest: skipped) when the Fashion-MNIST files are not
+# an epoch at each mixed precision, ddp and dp, a run killed (SIGKILL) or stopped (SIGTERM)
+# and resumed with --ckpt-path last ending with the uninterrupted run's weights byte for byte,
+# and bad weight files refused. Exits 77 (CTest: skipped) when the Fashion-MNIST files are not
 # installed, after the flag checks, which need no data.
 set -euo pipefail
 bin=$1
@@ -53,6 +55,16 @@ refuse "--strategy dp needs --devices" --strategy dp
 refuse "--devices: entry 2 of 'cpu,gpu', 'gpu', is not a device" --strategy dp --devices cpu,gpu
 refuse "--devices goes with --strategy dp" --devices cpu,cpu
 refuse "--process-group-backend: expected auto, mpi or nccl, got 'gloo'" --process-group-backend gloo
+refuse "--devices: must be at least 1, got 0" --strategy dp --devices 0
+refuse "--val-size: must be 0 or more, got -1" --val-size -1
+refuse "--val-check-interval: a fraction of the epoch must be in [0, 1], got '1.5'" --val-check-interval 1.5
+refuse "--limit-train-batches: '1x' is not a whole number" --limit-train-batches 1x
+refuse "--accumulate-grad-batches: must be at least 1, got 0" --accumulate-grad-batches 0
+refuse "--gradient-clip-val: must be 0 or more, got -1" --gradient-clip-val -1
+refuse "--gradient-clip-algorithm: expected norm or value, got 'l1'" --gradient-clip-algorithm l1
+refuse "--deterministic: expected on or off, got 'yes'" --deterministic yes
+refuse "--early-stopping-patience watches val_loss" --early-stopping-patience 2 --val-size 0
+refuse "--checkpoint-every-n-steps: must be 0 (each epoch's end) or more, got -5" --checkpoint-every-n-steps -5
 
 if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   echo "skipped: no Fashion-MNIST files in $data (scripts/bootstrap installs dataset-fashion-mnist)"
@@ -67,6 +79,15 @@ for f in model.safetensors optimizer.safetensors metrics.csv; do
   [ -s "$out/run/$f" ] || { echo "missing $f"; exit 1; }
 done
 [ "$(wc -l <"$out/run/metrics.csv")" -eq 2 ] || { echo "metrics.csv should hold a header and one epoch"; exit 1; }
+grep -q "55000 train / 5000 val / 10000 test samples" "$out/log" || { echo "no held-out split in the log:"; cat "$out/log"; exit 1; }
+grep -q "^done in .*best val accuracy .* at epoch 1; final test accuracy $accuracy" "$out/log" ||
+  { echo "no closing line with the best and final figures:"; cat "$out/log"; exit 1; }
+[ -s "$out/run/lightning_logs/version_0/metrics.csv" ] && [ -s "$out/run/lightning_logs/version_0/hparams.json" ] ||
+  { echo "the Trainer's CSVLogger run is missing"; exit 1; }
+[ -L "$out/run/checkpoints/last" ] || { echo "no checkpoints/last"; exit 1; }
+rc=0
+"$bin" --val-size 60000 --data "$data" --out "$out/flags" >/dev/null 2>"$out/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -qF "would leave none to train on" "$out/err" || { echo "--val-size 60000 (rc $rc):"; cat "$out/err"; exit 1; }
 
 # The same seed on the same number of threads trains the same bits.
 "$bin" --epochs 1 --seed 3 --threads 2 --out "$out/again" >/dev/null
@@ -125,6 +146,50 @@ python3 "$src/scripts/check_fashion_mnist_model.py" "$out/dp/model.safetensors" 
 "$bin" --strategy dp --devices cpu,cpu --epochs 1 --seed 3 --threads 2 --out "$out/dp-again" >/dev/null
 cmp -s "$out/dp/model.safetensors" "$out/dp-again/model.safetensors" ||
   { echo "two dp runs with --seed 3 wrote different weights"; exit 1; }
+
+# --strategy dp with a count: that many CPU replicas with --device cpu.
+"$bin" --strategy dp --devices 2 --device cpu --epochs 1 --seed 3 --threads 2 --limit-train-batches 50 \
+  --out "$out/dp2" >"$out/dp2.log"
+grep -q "dp over 2 devices (cpu,cpu)" "$out/dp2.log" || { echo "--devices 2 --device cpu:"; cat "$out/dp2.log"; exit 1; }
+
+# --fast-dev-run: a few batches of each loop, nothing written.
+"$bin" --fast-dev-run 3 --threads 2 --out "$out/fast" >"$out/fast.log"
+grep -q "fast-dev-run: 3 steps ran; nothing written" "$out/fast.log" || { echo "--fast-dev-run 3:"; cat "$out/fast.log"; exit 1; }
+[ ! -e "$out/fast/model.safetensors" ] || { echo "--fast-dev-run wrote a model"; exit 1; }
+
+# Exact resume. Two epochs of small batches, a checkpoint every 700 steps; one run is killed
+# with SIGKILL once its first checkpoint is there, another gets SIGTERM (it checkpoints and
+# exits 0); each, resumed with --ckpt-path last, ends with the uninterrupted run's bytes.
+resume=(--epochs 2 --batch-size 8 --seed 5 --threads 1 --checkpoint-every-n-steps 700)
+"$bin" "${resume[@]}" --out "$out/whole" >/dev/null
+interrupt() {  # interrupt SIGNAL DIR: starts a run, sends SIGNAL after its first checkpoint
+  local signal=$1 dir=$2 pid rc=0
+  "$bin" "${resume[@]}" --out "$dir" >"$dir.log" 2>&1 &
+  pid=$!
+  until [ -L "$dir/checkpoints/last" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
+  kill "-$signal" "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  ! grep -q "^done in" "$dir.log" || { echo "the run ended before the $signal"; exit 1; }
+  return "$rc"
+}
+rc=0
+interrupt KILL "$out/killed" || rc=$?
+[ "$rc" -eq 137 ] || { echo "the killed run exited $rc"; cat "$out/killed.log"; exit 1; }
+rc=0
+interrupt TERM "$out/term" || rc=$?
+[ "$rc" -eq 0 ] || { echo "SIGTERM: the run exited $rc, expected 0:"; cat "$out/term.log"; exit 1; }
+grep -q "SIGTERM: stopped after step .* Resume with the same flags and --ckpt-path last" "$out/term.log" ||
+  { echo "SIGTERM: no message saying how to resume:"; cat "$out/term.log"; exit 1; }
+for dir in killed term; do
+  "$bin" "${resume[@]}" --out "$out/$dir" --ckpt-path last >"$out/$dir-resumed.log" 2>&1 ||
+    { echo "resuming the $dir run failed:"; cat "$out/$dir-resumed.log"; exit 1; }
+  cmp -s "$out/whole/model.safetensors" "$out/$dir/model.safetensors" ||
+    { echo "the $dir run, resumed, ended with other weights than the uninterrupted run"; exit 1; }
+  cmp -s "$out/whole/optimizer.safetensors" "$out/$dir/optimizer.safetensors" ||
+    { echo "the $dir run, resumed, ended with another optimizer state"; exit 1; }
+  [ "$(cut -d, -f1 "$out/$dir/metrics.csv" | tr '\n' ' ')" = "epoch 1 2 " ] ||
+    { echo "the $dir run's metrics.csv after the resume:"; cat "$out/$dir/metrics.csv"; exit 1; }
+done
 
 # Bad weight files: an error and a non-zero exit, no crash.
 head -c 100 "$out/run/model.safetensors" >"$out/truncated.safetensors"

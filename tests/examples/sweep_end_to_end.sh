@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job's hyperparameter sweep and lr-find end to end: a grid of four one-epoch trials on the real
 # data, two at a time. results.csv holds four completed rows, the reported best is the row with
-# the best test accuracy, and the best trial's printed command, run again, reaches the same
+# the best validation accuracy (the held-out split's, the sweep's default metric), and the best trial's printed command, run again, reaches the same
 # accuracy (one thread each: bitwise-reproducible runs). Bad search specs are refused first,
 # with the reason. Exits 77 (CTest: skipped) without the Fashion-MNIST files.
 set -euo pipefail
@@ -31,21 +31,21 @@ cat "$out/sweep.log"
 rows=$(tail -n +2 "$out/sweep/results.csv" | grep -c ",completed," || true)
 [ "$rows" -eq 4 ] || { echo "results.csv has $rows completed rows, expected 4:"; cat "$out/sweep/results.csv"; exit 1; }
 
-# The best row by test accuracy (column 5: trial,status,lr,optimizer,best_...) is the one reported.
+# The best row by validation accuracy (column 5: trial,status,lr,optimizer,best_...) is the one reported.
 best_row=$(tail -n +2 "$out/sweep/results.csv" | sort -t, -k5,5gr | head -1)
 best_id=${best_row%%,*}
 best_acc=$(echo "$best_row" | cut -d, -f5)
-grep -q "^best: trial $best_id, test_accuracy " "$out/sweep.log" ||
+grep -q "^best: trial $best_id, val_accuracy " "$out/sweep.log" ||
   { echo "the sweep did not report trial $best_id ($best_acc) as the best:"; cat "$out/sweep.log"; exit 1; }
 
 # Its command again, into another folder: the same accuracy.
 command=$(grep -A1 "^best: trial" "$out/sweep.log" | tail -1)
 again=$(echo "$command" | sed "s|$out/sweep/trial-[0-9]*|$out/again|")
 eval "$again" >"$out/again.log" 2>&1 || { echo "the best trial's command failed: $again"; cat "$out/again.log"; exit 1; }
-acc=$(tail -1 "$out/again/metrics.csv" | cut -d, -f4)
+acc=$(tail -1 "$out/again/metrics.csv" | cut -d, -f4)  # epoch,train_loss,val_loss,val_accuracy,...
 [ "$(printf '%.6g' "$acc")" = "$(printf '%.6g' "$best_acc")" ] ||
   { echo "the best trial's command reached $acc, the sweep recorded $best_acc"; exit 1; }
-echo "sweep: the best trial ($best_id, test accuracy $best_acc) reproduces from its command line"
+echo "sweep: the best trial ($best_id, val accuracy $best_acc) reproduces from its command line"
 
 # The plot: a PNG drawn by matplotlib (scripts/bootstrap installs python3-matplotlib).
 src=$(cd "$(dirname "$0")/../.." && pwd)
