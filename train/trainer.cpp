@@ -91,9 +91,13 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
              "Trainer: accelerator must be auto, cpu, cuda or gpu, got '", o.accelerator, "'");
   VOLT_CHECK(o.strategy == "auto" || o.strategy == "single_device" || o.strategy == "ddp" || o.strategy == "dp",
              "Trainer: strategy '", o.strategy, "' is not built; auto (one process, one device), ddp and dp are");
-  VOLT_CHECK(o.strategy == "dp" || o.devices.size() == 1, "Trainer: devices = ", o.devices.str(),
+  VOLT_CHECK(o.strategy == "dp" || o.devices.size() == 1 || (o.strategy == "ddp" && o.devices.list().empty()),
+             "Trainer: devices = ", o.devices.str(),
              ": a process runs one device, except under strategy dp; for more, strategy ddp with one process per "
              "device (mpirun -np N) or dp");
+  VOLT_CHECK(o.num_nodes >= 1, "Trainer: num_nodes must be at least 1, got ", o.num_nodes);
+  VOLT_CHECK(o.num_nodes == 1 || o.strategy == "ddp", "Trainer: num_nodes = ", o.num_nodes,
+             " needs strategy ddp (one process per device on every node, under mpirun)");
   VOLT_CHECK(o.max_steps >= -1, "Trainer: max_steps must be -1 (unlimited) or more, got ", o.max_steps);
   VOLT_CHECK(!o.max_epochs || *o.max_epochs >= -1, "Trainer: max_epochs must be -1 (unlimited) or more, got ",
              *o.max_epochs);
@@ -187,7 +191,7 @@ void Trainer::setup(LightningModule& module, Stage stage) {
   const int gpu = ddp ? parallel::get_local_rank() : 0;
   dp_devices_ = options_.devices.list();
   if (dp_devices_.empty())
-    for (int64_t i = 0; i < options_.devices.size(); ++i)
+    for (int64_t i = 0; i < (ddp ? 1 : options_.devices.size()); ++i)  // under ddp: this process's one
       dp_devices_.push_back(!gpu_accelerator ? Device::cpu() : Device::cuda(options_.strategy == "dp" ? int(i) : gpu));
   for (const Device& d : dp_devices_) {
     VOLT_CHECK(a == "auto" || d.is_cuda() == gpu_accelerator, "Trainer: devices = ", options_.devices.str(), " names ",
@@ -201,6 +205,11 @@ void Trainer::setup(LightningModule& module, Stage stage) {
     process_group_ = &parallel::get_default_group();
     global_rank_ = process_group_->rank();
     world_size_ = process_group_->size();
+    const int64_t expected = options_.num_nodes * options_.devices.size();
+    VOLT_CHECK(expected == 1 || expected == world_size_, "Trainer: num_nodes = ", options_.num_nodes,
+               " and devices = ", options_.devices.size(), " make a world of ", expected,
+               " processes, but the job has ", world_size_, "; launch num_nodes x devices processes (mpirun -np ",
+               expected, ")");
     barrier();  // every rank has made its Trainer (and its logger's version folder name) by now
   }
   module.to(device_);

@@ -84,8 +84,12 @@ struct TrainerOptions {
   // Wall time of fitting, over resumes too: a Timer (timer.h) checked after each batch.
   std::optional<std::chrono::duration<double>> max_time{};
   std::string accelerator = "auto";  // cpu, cuda (gpu) or auto
-  // One a process, except under dp; a list of one device picks it (cuda:1).
+  // One a process, except under dp; a list of one device picks it (cuda:1). Under ddp, with
+  // num_nodes, a count says how many processes a node runs (Lightning's devices per node).
   Devices devices = 1;
+  // Under ddp: machines of the job. Set, or with devices > 1, the world mpirun started must be
+  // num_nodes × devices (Lightning's); left at 1 and 1, the world is what mpirun started.
+  int64_t num_nodes = 1;
   // auto: one process. ddp: one process per device, launched by mpirun (or srun): each rank
   // trains on its DistributedSampler shard, DistributedDataParallel averaging the gradients.
   // dp: one process, DataParallel over `devices`: each batch cut along its samples, a replica

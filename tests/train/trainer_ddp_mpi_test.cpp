@@ -9,6 +9,7 @@
 
 #include <filesystem>
 
+#include "test_support.h"
 #include "tiny_net.h"
 
 namespace volt::train {
@@ -39,6 +40,24 @@ TEST(TrainerDDP, EachRankEndsWithTheWeightsOfOneProcessOnTheWholeBatch) {
   EXPECT_NE(testing::weight_bytes(m), testing::weight_bytes(TinyNet(0.0)));
   for (const auto& [name, w] : reference.state_dict())
     EXPECT_TRUE(allclose(m.state_dict().at(name), w, 1e-5, 1e-6)) << name << " on rank " << t.global_rank();
+}
+
+// num_nodes × devices must be the world mpirun started (every rank refuses alike, before training).
+TEST(TrainerDDP, NumNodesTimesDevicesMustBeTheWorld) {
+  const int world = parallel::get_world_size();
+  TinyNet m(0.0);
+  TrainerOptions o = quiet_options();
+  o.strategy = "ddp";
+  o.max_steps = 1;
+  o.num_nodes = world + 1;
+  testing::expect_error(
+      [&] { Trainer(o).fit(m, tiny_loader(24, 4)); },
+      {"make a world of " + std::to_string(world + 1) + " processes, but the job has " + std::to_string(world)});
+  o.num_nodes = 1;
+  o.devices = world;  // one node running `world` processes
+  Trainer t(o);
+  t.fit(m, tiny_loader(24, 4));
+  EXPECT_EQ(t.global_step(), 1);
 }
 
 TrainerOptions ddp_options(const std::string& dir) {

@@ -282,6 +282,7 @@ TEST(Trainer, RefusesOptionsItDoesNotHave) {
   testing::expect_error([] { Trainer({.precision = "8-true"}); }, {"precision", "8-true"});
   testing::expect_error([] { Trainer({.devices = 2}); }, {"devices = 2", "except under strategy dp"});
   testing::expect_error([] { Trainer({.devices = 0}); }, {"devices must be at least 1, got 0"});
+  testing::expect_error([] { Trainer({.num_nodes = 2}); }, {"num_nodes = 2 needs strategy ddp"});
   testing::expect_error(
       [] {
         TrainerOptions o = quiet_options();
