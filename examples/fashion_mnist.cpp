@@ -424,7 +424,7 @@ std::optional<DType> autocast_dtype(const std::string& precision) {
   return std::nullopt;
 }
 
-// The test set's loss and accuracy, every sample once (on each rank under ddp: no collective).
+// The test set's loss and accuracy, every sample once, on this process alone (no collective).
 Evaluation evaluate(nn::Module& net, data::DataLoader& loader, std::optional<DType> half) {
   NoGradGuard no_grad;
   const bool training = net.is_training();
@@ -444,8 +444,8 @@ Evaluation evaluate(nn::Module& net, data::DataLoader& loader, std::optional<DTy
   return {loss_sum.item<double>() / n, static_cast<double>(correct.item<int64_t>()) / n};
 }
 
-// The main job's own callback: after each epoch, the test set's figures and the epoch's
-// training speed, a line on rank 0's stdout and a row of --out/metrics.csv. The rows so far are
+// The main job's own callback: after each epoch, on rank 0, the test set's figures and the epoch's
+// training speed, a line on stdout and a row of --out/metrics.csv. The rows so far are
 // its checkpointed state, so a resumed run's file holds the epochs before the resume too.
 class EpochTable : public train::Callback {
  public:
@@ -501,6 +501,7 @@ class EpochTable : public train::Callback {
     if (!trainer.sanity_checking()) validation_seconds_ += seconds_since(validation_start_);
   }
   void on_train_epoch_end(train::Trainer& trainer, train::LightningModule& module) override {
+    if (!trainer.is_global_zero()) return;  // the row is rank 0's to print and write
     Row r;
     r.epoch = trainer.current_epoch() + 1;
     r.train_seconds = std::chrono::duration<double>(last_batch_end_ - epoch_start_).count() - validation_before_;
@@ -514,7 +515,6 @@ class EpochTable : public train::Callback {
     r.test_loss = test.loss;
     r.test_accuracy = test.accuracy;
     rows_.push_back(r);
-    if (!trainer.is_global_zero()) return;
     std::cout << "epoch " << r.epoch;
     if (trainer.max_epochs() != -1) std::cout << '/' << trainer.max_epochs();
     std::cout << std::fixed << std::setprecision(4) << "  train loss " << r.train_loss;

@@ -189,17 +189,17 @@ void Trainer::setup(LightningModule& module, Stage stage) {
   const bool gpu_accelerator = a == "cuda" || a == "gpu" || (a == "auto" && cuda::is_available());
   // Under ddp a rank uses the GPU of its local rank (its index on its machine).
   const int gpu = ddp ? parallel::get_local_rank() : 0;
-  dp_devices_ = options_.devices.list();
-  if (dp_devices_.empty())
+  std::vector<Device> devices = options_.devices.list();
+  if (devices.empty())
     for (int64_t i = 0; i < (ddp ? 1 : options_.devices.size()); ++i)  // under ddp: this process's one
-      dp_devices_.push_back(!gpu_accelerator ? Device::cpu() : Device::cuda(options_.strategy == "dp" ? int(i) : gpu));
-  for (const Device& d : dp_devices_) {
+      devices.push_back(!gpu_accelerator ? Device::cpu() : Device::cuda(options_.strategy == "dp" ? int(i) : gpu));
+  for (const Device& d : devices) {
     VOLT_CHECK(a == "auto" || d.is_cuda() == gpu_accelerator, "Trainer: devices = ", options_.devices.str(), " names ",
                d, ", which is not a device of accelerator ", a);
     check_device_usable("Trainer devices", d);
   }
-  device_ = dp_devices_[0];
-  if (options_.strategy != "dp") dp_devices_.clear();
+  device_ = devices[0];
+  dp_devices_ = options_.strategy == "dp" ? std::move(devices) : std::vector<Device>{};
   if (ddp) {
     if (!parallel::is_initialized()) parallel::init_process_group(device_.is_cuda() ? "nccl" : "mpi");
     process_group_ = &parallel::get_default_group();

@@ -47,7 +47,12 @@ class ReplicaStepModule : public nn::Module {
     const int64_t n = images.size(0);
     const Batch part{images, b.labels.narrow(0, index_ * step_->per_replica, n).to(images.device())};
     const LogScope scope(*module_, step_->logs[static_cast<std::size_t>(index_)], true, false, n);
-    return module_->training_step(part, step_->batch_idx);
+    const Tensor loss = module_->training_step(part, step_->batch_idx);
+    VOLT_CHECK(loss.defined() && loss.numel() == 1, "Trainer (strategy dp): training_step on replica ", index_,
+               " returned ", loss.defined() ? shape_str(loss.shape()) : std::string("an undefined tensor"),
+               "; expected the loss, a one-element tensor");
+    // Weighted by its part of the batch, so that the replicas' sum is the batch's mean loss.
+    return loss.reshape({}) * (static_cast<double>(n) / static_cast<double>(b.labels.size(0)));
   }
 
  private:
@@ -71,17 +76,10 @@ Tensor Trainer::dp_training_step(const Batch& batch, int64_t batch_idx) {
   step.batch_idx = batch_idx;
   step.per_replica = std::max<int64_t>(1, (n + devices - 1) / devices);  // Tensor.chunk's cut, as DataParallel's
   step.logs.clear();
-  const Tensor losses = dp_->forward(batch.images);  // a replica's 0-dim loss each, gathered on device_
-  if (step.logs.empty()) return losses.reshape({});  // one part: the module logged into the trainer's metrics
-  train_metrics_.log_replicas(step.logs, device_);
-  // The batch's mean loss: each replica's weighted by its part of the batch.
-  std::vector<float> weights;
-  for (int64_t start = 0; start < n; start += step.per_replica)
-    weights.push_back(static_cast<float>(std::min(step.per_replica, n - start)) / static_cast<float>(n));
-  VOLT_CHECK(losses.dim() == 1 && losses.size(0) == static_cast<int64_t>(weights.size()),
-             "Trainer (strategy dp): training_step returned ", shape_str(losses.shape()),
-             " over the replicas; expected the loss, one element a replica");
-  return sum(losses * tensor(weights, {static_cast<int64_t>(weights.size())}).to(device_));
+  // A replica's weighted loss each (the module's own loss when it ran alone), gathered on device_.
+  const Tensor losses = dp_->forward(batch.images);
+  if (!step.logs.empty()) train_metrics_.log_replicas(step.logs, device_);  // else the module logged itself
+  return sum(losses);
 }
 
 }  // namespace volt::train
