@@ -9,6 +9,7 @@
 #include "volt/autograd/ops.h"
 #include "volt/core/device.h"
 #include "volt/core/device_backend.h"
+#include "volt/core/device_graph.h"
 #include "volt/core/dtype.h"
 #include "volt/core/error.h"
 #include "volt/core/generator.h"

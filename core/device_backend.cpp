@@ -16,6 +16,8 @@ constexpr const char* kNoCudaBackend =
 
 }  // namespace
 
+std::unique_ptr<GraphBackend> DeviceBackend::make_graph(int) { VOLT_FAIL("this device backend cannot capture graphs"); }
+
 void register_device_backend(DeviceType type, DeviceBackend* backend) {
   VOLT_CHECK(type != DeviceType::cpu, "register_device_backend: the CPU needs no backend");
   backends[static_cast<int>(type)] = backend;

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "volt/core/allocator.h"
 #include "volt/core/device.h"
+#include "volt/core/device_graph.h"
 #include "volt/core/stream.h"
 
 namespace volt {
@@ -30,6 +32,9 @@ class DeviceBackend {
   virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) = 0;
   // Waits for everything queued on the current stream of device `index`.
   virtual void synchronize(int index) = 0;
+  // Graphs (core/device_graph.h): whether this backend has them, and a new, empty one.
+  virtual bool can_capture_graphs() { return false; }
+  virtual std::unique_ptr<GraphBackend> make_graph(int index);
 };
 
 // Called once per device type, by the backend library's static initialiser.

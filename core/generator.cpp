@@ -1,5 +1,7 @@
 #include "volt/core/generator.h"
 
+#include <utility>
+
 namespace volt {
 
 void Generator::manual_seed(uint64_t seed) {
@@ -18,6 +20,20 @@ uint64_t Generator::reserve(uint64_t blocks) {
   const uint64_t first = offset_;
   offset_ += blocks;
   return first;
+}
+
+namespace {
+thread_local detail::PhiloxCapture* capture = nullptr;  // the graph capturing on this thread
+}  // namespace
+
+detail::PhiloxCapture* detail::exchange_philox_capture(PhiloxCapture* next) { return std::exchange(capture, next); }
+
+PhiloxArgs Generator::philox_args(Device device, uint64_t blocks) {
+  if (capture && capture->device() == device) return capture->capture_draw(*this, blocks);
+  std::lock_guard lock(mutex_);
+  const uint64_t first = offset_;
+  offset_ += blocks;
+  return PhiloxArgs{seed_, first, nullptr};
 }
 
 namespace {

@@ -36,6 +36,22 @@ VOLT_HOST_DEVICE inline Philox4x32 philox_block(uint64_t seed, uint64_t counter)
                        static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
+// Where a draw's stream starts, as a random kernel receives it. Eager: `seed` and block
+// `offset` are the values. In a CUDA graph (core/cuda/graph.h) `state` points at the graph's
+// device slot {seed, base} for the generator, written or advanced by every replay, and the draw
+// starts at block state[1] + offset, `offset` being its place inside the graph: so each replay
+// draws new values, the ones the same step run eagerly would draw.
+struct PhiloxArgs {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+  const uint64_t* state = nullptr;
+};
+
+VOLT_HOST_DEVICE inline uint64_t philox_seed(const PhiloxArgs& args) { return args.state ? args.state[0] : args.seed; }
+VOLT_HOST_DEVICE inline uint64_t philox_counter(const PhiloxArgs& args) {
+  return args.state ? args.state[1] + args.offset : args.offset;
+}
+
 // [0, 1) with 24 random bits: exactly representable in float.
 VOLT_HOST_DEVICE inline float uniform_float(uint32_t x) { return static_cast<float>(x >> 8) * 0x1.0p-24f; }
 // [0, 1) with 53 random bits from two words.

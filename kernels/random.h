@@ -1,12 +1,14 @@
 // The random family: fills and dropout from volt's Philox stream (core/philox.h). Element i
 // uses word i % 4 of block `counter + i / 4` (two words per element for f64 and i64 uniforms) on
 // both devices, so the same (seed, counter) gives the same values and the same dropout mask on
-// the CPU and on a GPU.
+// the CPU and on a GPU. Kernels take the stream's start as PhiloxArgs and resolve it where they
+// run (philox_seed, philox_counter): in a captured CUDA graph it is read from device memory.
 #pragma once
 
 #include <cstdint>
 
 #include "volt/core/dtype.h"
+#include "volt/core/philox.h"
 #include "volt/core/stream.h"
 #include "volt/kernels/dispatch.h"
 
@@ -23,15 +25,15 @@ inline uint64_t random_blocks(DType dtype, int64_t n) {
   return static_cast<uint64_t>((n + per_block - 1) / per_block);
 }
 
-using RandomFillFn = void(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, uint64_t seed,
-                          uint64_t counter, Stream stream);
+using RandomFillFn = void(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, PhiloxArgs philox,
+                          Stream stream);
 // Integers uniform in [low, high) (high - low ≤ 2^32), by a 32x32→64 multiply of one word.
-using RandintFillFn = void(DType dtype, void* out, int64_t n, int64_t low, int64_t high, uint64_t seed,
-                           uint64_t counter, Stream stream);
+using RandintFillFn = void(DType dtype, void* out, int64_t n, int64_t low, int64_t high, PhiloxArgs philox,
+                           Stream stream);
 // y = x * mask, mask = (u >= p) / (1 - p) with u the element's uniform float; mask is stored
 // (in x's dtype) for backward. Contiguous, n elements.
-using DropoutFn = void(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, uint64_t seed,
-                       uint64_t counter, Stream stream);
+using DropoutFn = void(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, PhiloxArgs philox,
+                       Stream stream);
 
 namespace cpu {
 RandomFillFn random_fill;

@@ -1,8 +1,7 @@
 // Dropout: the keep-mask comes from the Philox stream at the generator's (seed, offset), so
-// the CUDA twin draws the identical mask; the scaled mask is saved for backward.
-// Known limit: the counter reaches the kernel as a launch argument, so a step captured as a CUDA
-// graph replays the same mask every time. Invariant 5 wants the offset read from device memory
-// and advanced there; that is still to do.
+// the CUDA twin draws the identical mask; the scaled mask is saved for backward. In a captured
+// CUDA graph the kernel reads the stream's start from the graph's slot (Generator::philox_args),
+// so every replay draws a new mask, the one an eager step would have drawn.
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -21,9 +20,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   Tensor y = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   Tensor mask = empty(x.shape(), TensorOptions(x.dtype()).device(x.device()));
   // Four mask values per Philox block, whatever the dtype.
-  const uint64_t counter = g.reserve(kernels::random_blocks(DType::f32, x.numel()));
+  const PhiloxArgs philox = g.philox_args(x.device(), kernels::random_blocks(DType::f32, x.numel()));
   kernels::launch(kernels::dropout, x.device(), x.dtype(), y.data_ptr(), mask.data_ptr(), xc.data_ptr(), x.numel(), p,
-                  g.seed(), counter);
+                  philox);
   const SavedTensor smask(mask);
   record("DropoutBackward", y, {x}, [smask](const Tensor& grad) { return std::vector<Tensor>{mul(grad, smask.get())}; },
          {smask});

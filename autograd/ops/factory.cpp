@@ -20,8 +20,8 @@ Tensor random_tensor(const char* op, Distribution dist, const Shape& shape, Tens
   Tensor t = empty(shape, options.requires_grad(false));
   Generator& g = generator_for(gen);
   const int64_t n = dist == Distribution::normal ? t.numel() + (t.numel() & 1) : t.numel();
-  const uint64_t counter = g.reserve(kernels::random_blocks(t.dtype(), n));
-  kernels::launch(kernels::random_fill, t.device(), dist, t.dtype(), t.data_ptr(), t.numel(), a, b, g.seed(), counter);
+  const PhiloxArgs philox = g.philox_args(t.device(), kernels::random_blocks(t.dtype(), n));
+  kernels::launch(kernels::random_fill, t.device(), dist, t.dtype(), t.data_ptr(), t.numel(), a, b, philox);
   if (options.requires_grad_) t.requires_grad_(true);
   return t;
 }
@@ -203,8 +203,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
   ops::check_device("randint", options.device_);
   Tensor t = empty(shape, options.requires_grad(false));
   Generator& g = generator_for(gen);
-  const uint64_t counter = g.reserve(kernels::random_blocks(DType::f32, t.numel()));
-  kernels::launch(kernels::randint_fill, t.device(), t.dtype(), t.data_ptr(), t.numel(), low, high, g.seed(), counter);
+  const PhiloxArgs philox = g.philox_args(t.device(), kernels::random_blocks(DType::f32, t.numel()));
+  kernels::launch(kernels::randint_fill, t.device(), t.dtype(), t.data_ptr(), t.numel(), low, high, philox);
   return t;
 }
 

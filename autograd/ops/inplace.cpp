@@ -149,9 +149,9 @@ Tensor& Tensor::uniform_(double from, double to) {
   ops::check_floating("uniform_", *this);
   return random_inplace("uniform_", *this, [&](Tensor& t) {
     Generator& gen = default_generator();
-    const uint64_t counter = gen.reserve(kernels::random_blocks(t.dtype(), t.numel()));
+    const PhiloxArgs philox = gen.philox_args(t.device(), kernels::random_blocks(t.dtype(), t.numel()));
     kernels::launch(kernels::random_fill, t.device(), kernels::Distribution::uniform, t.dtype(), t.data_ptr(),
-                    t.numel(), from, to, gen.seed(), counter);
+                    t.numel(), from, to, philox);
   });
 }
 
@@ -161,9 +161,9 @@ Tensor& Tensor::normal_(double mean, double std) {
   return random_inplace("normal_", *this, [&](Tensor& t) {
     Generator& gen = default_generator();
     const int64_t n = t.numel() + (t.numel() & 1);  // Box-Muller uses values in pairs
-    const uint64_t counter = gen.reserve(kernels::random_blocks(t.dtype(), n));
+    const PhiloxArgs philox = gen.philox_args(t.device(), kernels::random_blocks(t.dtype(), n));
     kernels::launch(kernels::random_fill, t.device(), kernels::Distribution::normal, t.dtype(), t.data_ptr(), t.numel(),
-                    mean, std, gen.seed(), counter);
+                    mean, std, philox);
   });
 }
 

@@ -3,11 +3,26 @@
 // it whole, so this initialiser is never dropped).
 #include "volt/core/cuda/caching_allocator.h"
 #include "volt/core/cuda/copy.h"
+#include "volt/core/cuda/graph.h"
 #include "volt/core/cuda/runtime.h"
 #include "volt/core/device_backend.h"
 
 namespace volt::cuda {
 namespace {
+
+class GraphOnDevice final : public GraphBackend {
+ public:
+  explicit GraphOnDevice(int index) : index_(index) {}
+  void capture_begin() override { graph_.capture_begin(index_); }
+  void capture_end() override { graph_.capture_end(); }
+  void replay() override { graph_.replay(); }
+  void reset() override { graph_.reset(); }
+  bool captured() const override { return graph_.captured(); }
+
+ private:
+  int index_;
+  CUDAGraph graph_;
+};
 
 class CudaBackend final : public DeviceBackend {
  public:
@@ -26,6 +41,11 @@ class CudaBackend final : public DeviceBackend {
     cuda::copy_bytes(dst, dst_device, src, src_device, n);
   }
   void synchronize(int index) override { VOLT_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream(index))); }
+  bool can_capture_graphs() override { return true; }
+  std::unique_ptr<GraphBackend> make_graph(int index) override {
+    check_device(index);
+    return std::make_unique<GraphOnDevice>(index);
+  }
 };
 
 const bool registered = [] {

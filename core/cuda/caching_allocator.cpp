@@ -19,6 +19,10 @@ constexpr std::size_t kLargeStep = 2 << 20;
 
 std::atomic<bool> poison{false};
 
+// The pool of captures made with bare cudaStreamBeginCapture; graph_pool_handle() counts on.
+constexpr MempoolId kBareCapturePool = 1;
+std::atomic<MempoolId> next_pool{kBareCapturePool + 1};
+
 bool capturing(cudaStream_t stream) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   VOLT_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
@@ -47,11 +51,11 @@ class DeviceCache final : public Allocator {
     const std::size_t size = round_size(nbytes);
     const cudaStream_t stream = current_stream(device_);
     std::lock_guard lock(mutex_);
-    const bool in_capture = capturing(stream);
-    void* ptr = in_capture ? take(graph_pool_, stream, size) : nullptr;
+    const MempoolId pool = capturing(stream) ? capture_pool(stream) : 0;
+    void* ptr = pool != 0 ? take(pools_[pool].bins, stream, size) : nullptr;
     if (!ptr) ptr = take(free_, stream, size);
     if (!ptr) ptr = device_malloc(stream, size, nbytes);
-    blocks_[ptr] = {stream, size};
+    blocks_[ptr] = Block{stream, size, pool};
     stats_.allocated += size;
     stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
     ++stats_.allocations;
@@ -64,12 +68,15 @@ class DeviceCache final : public Allocator {
     std::lock_guard lock(mutex_);
     auto it = blocks_.find(ptr);
     if (it == blocks_.end()) return;  // not ours (cannot happen through Storage)
-    const auto [stream, size] = it->second;
+    const auto [stream, size, taken_by] = it->second;
     blocks_.erase(it);
     stats_.allocated -= size;
-    // A block freed while its stream is being captured is still written by every replay of the
-    // graph: only later captures may take it, until release_graph_memory().
-    (capturing_noexcept(stream) ? graph_pool_ : free_)[{stream, size}].push_back(ptr);
+    // A block a capture took, or one freed while its stream is being captured (the graph used
+    // it), is written by every replay: it stays in the capture's pool.
+    MempoolId pool = taken_by;
+    if (pool == 0 && capturing_noexcept(stream)) pool = capture_pool(stream);
+    auto owner = pools_.find(pool);
+    (owner != pools_.end() ? owner->second.bins : free_)[{stream, size}].push_back(ptr);
   }
 
   Device device() const override { return Device::cuda(device_); }
@@ -86,15 +93,59 @@ class DeviceCache final : public Allocator {
     std::lock_guard lock(mutex_);
     release_locked();
   }
-  void release_graph_pool() {
+  void begin_pool(cudaStream_t stream, MempoolId pool) {
     std::lock_guard lock(mutex_);
-    for (auto& [key, ptrs] : graph_pool_)
-      free_[key].insert(free_[key].end(), ptrs.begin(), ptrs.end());
-    graph_pool_.clear();
+    VOLT_CHECK(pools_.count(pool) > 0, "cuda allocator: graph pool ", pool, " on cuda:", device_, " is not held");
+    capture_pools_[stream] = pool;
+  }
+  void end_pool(cudaStream_t stream) {
+    std::lock_guard lock(mutex_);
+    capture_pools_.erase(stream);
+  }
+  void retain(MempoolId pool) {
+    std::lock_guard lock(mutex_);
+    ++pools_[pool].holders;
+  }
+  void release(MempoolId pool) {
+    std::lock_guard lock(mutex_);
+    auto it = pools_.find(pool);
+    if (it == pools_.end() || --it->second.holders > 0) return;
+    dissolve(it);
+  }
+  void release_bare_capture_pool() {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(kBareCapturePool); it != pools_.end()) dissolve(it);
   }
 
  private:
   using Bins = std::map<std::pair<cudaStream_t, std::size_t>, std::vector<void*>>;
+  struct Block {
+    cudaStream_t stream;
+    std::size_t size;
+    MempoolId pool;  // 0: eager memory
+  };
+  struct Pool {
+    Bins bins;        // its free blocks
+    int holders = 0;  // the graphs that hold it
+  };
+
+  // The pool a request or free on a stream under capture belongs to (mutex_ held).
+  MempoolId capture_pool(cudaStream_t stream) {
+    auto it = capture_pools_.find(stream);
+    const MempoolId pool = it != capture_pools_.end() ? it->second : kBareCapturePool;
+    pools_.try_emplace(pool);
+    return pool;
+  }
+
+  // No graph uses the pool any more: its free blocks become ordinary cached ones, its blocks in
+  // use ordinary ones once freed (mutex_ held).
+  void dissolve(std::map<MempoolId, Pool>::iterator it) {
+    for (auto& [key, ptrs] : it->second.bins)
+      free_[key].insert(free_[key].end(), ptrs.begin(), ptrs.end());
+    for (auto& [ptr, block] : blocks_)
+      if (block.pool == it->first) block.pool = 0;
+    pools_.erase(it);
+  }
 
   static void* take(Bins& bins, cudaStream_t stream, std::size_t size) {
     auto it = bins.find({stream, size});
@@ -143,9 +194,10 @@ class DeviceCache final : public Allocator {
 
   int device_;
   std::mutex mutex_;
-  std::unordered_map<void*, std::pair<cudaStream_t, std::size_t>> blocks_;  // handed out
-  Bins free_;                                                               // cached, free for any use on their stream
-  Bins graph_pool_;                                                         // freed during a capture: for captures only
+  std::unordered_map<void*, Block> blocks_;                    // handed out
+  Bins free_;                                                  // cached, free for any use on their stream
+  std::map<MempoolId, Pool> pools_;                            // graph memory: for captures into the pool only
+  std::unordered_map<cudaStream_t, MempoolId> capture_pools_;  // streams a CUDAGraph captures now
   AllocatorStats stats_;
 };
 
@@ -178,8 +230,17 @@ void empty_cache() {
 
 void release_graph_memory() {
   for (int d = 0; d < detail::driver_device_count(); ++d)
-    cache(d).release_graph_pool();
+    cache(d).release_bare_capture_pool();
 }
+
+MempoolId graph_pool_handle() { return next_pool.fetch_add(1); }
+
+void detail::begin_allocate_to_pool(int device, cudaStream_t stream, MempoolId pool) {
+  cache(device).begin_pool(stream, pool);
+}
+void detail::end_allocate_to_pool(int device, cudaStream_t stream) { cache(device).end_pool(stream); }
+void detail::retain_pool(int device, MempoolId pool) { cache(device).retain(pool); }
+void detail::release_pool(int device, MempoolId pool) { cache(device).release(pool); }
 
 void set_poison_allocations(bool on) { poison.store(on, std::memory_order_relaxed); }
 

@@ -57,8 +57,8 @@ void apply_mask(const uint32_t* __restrict words, const T* __restrict x, T* __re
 
 }  // namespace
 
-void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, uint64_t seed,
-                 uint64_t counter, Stream) {
+void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, PhiloxArgs philox, Stream) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   dispatch_all(dtype, "random", [&]<class T>() {
     auto* o = static_cast<T*>(out);
     auto store = [o](int64_t i, double v) { o[i] = static_cast<T>(static_cast<acc_t<T>>(v)); };
@@ -88,8 +88,8 @@ void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a,
   });
 }
 
-void randint_fill(DType dtype, void* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t counter,
-                  Stream) {
+void randint_fill(DType dtype, void* out, int64_t n, int64_t low, int64_t high, PhiloxArgs philox, Stream) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   dispatch_all(dtype, "randint", [&]<class T>() {
     auto* o = static_cast<T*>(out);
     const auto range = static_cast<uint64_t>(high - low);
@@ -101,8 +101,8 @@ void randint_fill(DType dtype, void* out, int64_t n, int64_t low, int64_t high, 
   });
 }
 
-void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, uint64_t seed, uint64_t counter,
-             Stream) {
+void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, PhiloxArgs philox, Stream) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   dispatch_floating(dtype, "dropout", [&]<class T>() {
     using A = acc_t<T>;
     auto* py = static_cast<T*>(y);

@@ -52,7 +52,8 @@ struct Draw {
 
 // Element i: word i % 4 of block counter + i / 4, a float-precision uniform.
 template <class T>
-__global__ void random_narrow(Draw<T> draw, uint64_t seed, uint64_t counter) {
+__global__ void random_narrow(Draw<T> draw, PhiloxArgs philox) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   const int64_t blocks = (draw.n + 3) / 4;
   for (int64_t k = global_thread(); k < blocks; k += grid_threads()) {
     const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(k));
@@ -66,7 +67,8 @@ __global__ void random_narrow(Draw<T> draw, uint64_t seed, uint64_t counter) {
 
 // Element i: block counter + i / 2, words (0, 1) for even i and (2, 3) for odd i.
 template <class T>
-__global__ void random_wide(Draw<T> draw, uint64_t seed, uint64_t counter) {
+__global__ void random_wide(Draw<T> draw, PhiloxArgs philox) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   const int64_t blocks = (draw.n + 1) / 2;
   for (int64_t k = global_thread(); k < blocks; k += grid_threads()) {
     const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(k));
@@ -75,7 +77,8 @@ __global__ void random_wide(Draw<T> draw, uint64_t seed, uint64_t counter) {
 }
 
 template <class T>
-__global__ void randint_kernel(T* out, int64_t n, int64_t low, uint64_t range, uint64_t seed, uint64_t counter) {
+__global__ void randint_kernel(T* out, int64_t n, int64_t low, uint64_t range, PhiloxArgs philox) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   const int64_t blocks = (n + 3) / 4;
   for (int64_t k = global_thread(); k < blocks; k += grid_threads()) {
     const Philox4x32 r = philox_block(seed, counter + static_cast<uint64_t>(k));
@@ -88,8 +91,9 @@ __global__ void randint_kernel(T* out, int64_t n, int64_t low, uint64_t range, u
 
 // mask = (u >= p) ? 1/(1-p) : 0 in x's dtype, y = x * mask, computed in acc_t as the CPU.
 template <class T>
-__global__ void dropout_kernel(T* y, T* mask, const T* x, int64_t n, acc_t<T> scale, float threshold, uint64_t seed,
-                               uint64_t counter) {
+__global__ void dropout_kernel(T* y, T* mask, const T* x, int64_t n, acc_t<T> scale, float threshold,
+                               PhiloxArgs philox) {
+  const uint64_t seed = philox_seed(philox), counter = philox_counter(philox);
   using A = acc_t<T>;
   const int64_t blocks = (n + 3) / 4;
   for (int64_t k = global_thread(); k < blocks; k += grid_threads()) {
@@ -105,42 +109,39 @@ __global__ void dropout_kernel(T* y, T* mask, const T* x, int64_t n, acc_t<T> sc
 
 }  // namespace
 
-void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, uint64_t seed,
-                 uint64_t counter, Stream on) {
+void random_fill(Distribution dist, DType dtype, void* out, int64_t n, double a, double b, PhiloxArgs philox,
+                 Stream on) {
   const cudaStream_t stream = native(on);
   if (n <= 0) return;
   dispatch_all(dtype, "random", [&]<class T>() {
     const Draw<T> draw{dist, a, b, static_cast<T*>(out), n};
     if (wide(dtype))
-      random_wide<<<grid_for((n + 1) / 2, kThreads), kThreads, 0, stream>>>(draw, seed, counter);
+      random_wide<<<grid_for((n + 1) / 2, kThreads), kThreads, 0, stream>>>(draw, philox);
     else
-      random_narrow<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(draw, seed, counter);
+      random_narrow<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(draw, philox);
     VOLT_CUDA_CHECK_LAUNCH();
   });
 }
 
-void randint_fill(DType dtype, void* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t counter,
-                  Stream on) {
+void randint_fill(DType dtype, void* out, int64_t n, int64_t low, int64_t high, PhiloxArgs philox, Stream on) {
   const cudaStream_t stream = native(on);
   if (n <= 0) return;
   dispatch_all(dtype, "randint", [&]<class T>() {
     const auto range = static_cast<uint64_t>(high - low);
-    randint_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(static_cast<T*>(out), n, low, range, seed,
-                                                                             counter);
+    randint_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(static_cast<T*>(out), n, low, range,
+                                                                             philox);
     VOLT_CUDA_CHECK_LAUNCH();
   });
 }
 
-void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, uint64_t seed, uint64_t counter,
-             Stream on) {
+void dropout(DType dtype, void* y, void* mask, const void* x, int64_t n, double p, PhiloxArgs philox, Stream on) {
   const cudaStream_t stream = native(on);
   if (n <= 0) return;
   dispatch_floating(dtype, "dropout", [&]<class T>() {
     using A = acc_t<T>;
     const A scale = static_cast<A>(1.0 / (1.0 - p));
-    dropout_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(static_cast<T*>(y), static_cast<T*>(mask),
-                                                                             static_cast<const T*>(x), n, scale,
-                                                                             static_cast<float>(p), seed, counter);
+    dropout_kernel<<<grid_for((n + 3) / 4, kThreads), kThreads, 0, stream>>>(
+        static_cast<T*>(y), static_cast<T*>(mask), static_cast<const T*>(x), n, scale, static_cast<float>(p), philox);
     VOLT_CUDA_CHECK_LAUNCH();
   });
 }

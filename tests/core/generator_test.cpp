@@ -9,6 +9,8 @@
 #include <numbers>
 #include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "volt/autograd/ops.h"
 #include "volt/core/philox.h"
@@ -73,6 +75,74 @@ TEST(Generator, ReserveReturnsFirstBlockAndAdvances) {
   g.manual_seed(9);
   EXPECT_EQ(g.seed(), 9u);
   EXPECT_EQ(g.offset(), 0u);
+}
+
+// Eager draws: the generator's seed and the reserved offset, no device state.
+TEST(Generator, PhiloxArgsReserveLikeReserve) {
+  Generator g(5);
+  g.set_offset(10);
+  const PhiloxArgs a = g.philox_args(Device::cpu(), 3);
+  EXPECT_EQ(a.seed, 5u);
+  EXPECT_EQ(a.offset, 10u);
+  EXPECT_EQ(a.state, nullptr);
+  EXPECT_EQ(philox_seed(a), 5u);
+  EXPECT_EQ(philox_counter(a), 10u);
+  EXPECT_EQ(g.offset(), 13u);
+}
+
+// With a slot, the stream starts at the slot's base plus the draw's offset, with the slot's seed.
+TEST(Generator, PhiloxArgsWithAStateReadTheSlot) {
+  const uint64_t slot[2] = {77, 1000};
+  const PhiloxArgs a{1, 5, slot};
+  EXPECT_EQ(philox_seed(a), 77u);
+  EXPECT_EQ(philox_counter(a), 1005u);
+}
+
+// A graph capturing on this thread takes the draws on its device and leaves the host offset
+// alone; draws on other devices, and on other threads, stay eager.
+class FakeCapture final : public detail::PhiloxCapture {
+ public:
+  Device device() const override { return Device::cuda(0); }
+  PhiloxArgs capture_draw(Generator& gen, uint64_t blocks) override {
+    seen.push_back({&gen, blocks});
+    const PhiloxArgs args{0, drawn, slot};
+    drawn += blocks;
+    return args;
+  }
+  std::vector<std::pair<Generator*, uint64_t>> seen;
+  uint64_t drawn = 0;
+  uint64_t slot[2] = {0, 0};
+};
+
+TEST(Generator, ACaptureOnThisThreadTakesDrawsOnItsDevice) {
+  Generator g(3);
+  g.set_offset(40);
+  FakeCapture capture;
+  EXPECT_EQ(detail::exchange_philox_capture(&capture), nullptr);
+  const PhiloxArgs first = g.philox_args(Device::cuda(0), 4);
+  const PhiloxArgs second = g.philox_args(Device::cuda(0), 6);
+  EXPECT_EQ(first.state, capture.slot);
+  EXPECT_EQ(first.offset, 0u);
+  EXPECT_EQ(second.offset, 4u);
+  EXPECT_EQ(g.offset(), 40u);  // the host moves at replay time, not during the capture
+  const PhiloxArgs cpu = g.philox_args(Device::cpu(), 2);
+  EXPECT_EQ(cpu.state, nullptr);
+  EXPECT_EQ(cpu.offset, 40u);
+  EXPECT_EQ(g.offset(), 42u);
+  uint64_t other_thread_offset = 0;
+  const void* other_thread_state = &other_thread_offset;
+  std::thread([&] {
+    const PhiloxArgs there = g.philox_args(Device::cuda(0), 1);
+    other_thread_offset = there.offset;
+    other_thread_state = there.state;
+  }).join();
+  EXPECT_EQ(other_thread_state, nullptr);
+  EXPECT_EQ(other_thread_offset, 42u);
+  EXPECT_EQ(detail::exchange_philox_capture(nullptr), &capture);
+  EXPECT_EQ(g.philox_args(Device::cuda(0), 1).offset, 43u);
+  ASSERT_EQ(capture.seen.size(), 2u);
+  EXPECT_EQ(capture.seen[0], std::make_pair(&g, uint64_t{4}));
+  EXPECT_EQ(capture.seen[1], std::make_pair(&g, uint64_t{6}));
 }
 
 // Element i of an f32 draw is word i % 4 of the block at counter offset + i / 4.

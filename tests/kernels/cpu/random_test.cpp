@@ -23,7 +23,8 @@ struct Dropped {
 Dropped run_dropout(const Tensor& x, int threads) {
   set_num_threads(threads);
   Tensor y = empty(x.shape()), mask = empty(x.shape());
-  kernels::cpu::dropout(DType::f32, y.data_ptr(), mask.data_ptr(), x.data_ptr(), x.numel(), 0.3, 42, 7, Stream{});
+  kernels::cpu::dropout(DType::f32, y.data_ptr(), mask.data_ptr(), x.data_ptr(), x.numel(), 0.3, PhiloxArgs{42, 7},
+                        Stream{});
   return {y.to_vector<float>(), mask.to_vector<float>()};
 }
 
