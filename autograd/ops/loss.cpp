@@ -1,6 +1,8 @@
 // cross_entropy fused from logits: one kernel computes each row's loss (and keeps the row's
-// log-sum-exp, relative to the row max), its backward writes the gradient straight from the
-// logits. The reduction is ordinary ops on the per-row losses. The elementwise losses below it
+// log-sum-exp, relative to the row max) from logits of any floating dtype, half ones read as
+// they are; the mean is one more kernel, which counts the rows that count on the device; the
+// backward writes the gradient straight from the logits (of the mean: dividing by that count).
+// Sum and none are ordinary ops on the per-row losses. The elementwise losses below it
 // (mse, l1, smooth_l1, the two binary cross-entropies) are compositions of elementwise ops, so
 // their gradients and every device come from those ops.
 #include <cmath>
@@ -26,9 +28,8 @@ std::optional<Tensor> rows_unless_mean(const Tensor& rows, Reduction reduction, 
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits_cast, const Tensor& target_in, const CrossEntropyOptions& options) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const CrossEntropyOptions& options) {
   const char* op = "cross_entropy";
-  const Tensor logits_in = autocast::to_f32(logits_cast);
   ops::check_floating(op, logits_in);
   ops::check_defined(op, target_in);
   ops::check_device(op, {logits_in, target_in});
@@ -40,9 +41,6 @@ Tensor cross_entropy(const Tensor& logits_cast, const Tensor& target_in, const C
                  (single && target_in.dim() == 0),
              op, ": expected logits [N, C] with target [N] (or [C] with []), got ", describe(logits_in), " and ",
              describe(target_in));
-  if (is_half(logits_in.dtype())) {
-    return cross_entropy(logits_in.to(DType::f32), target_in, options).to(logits_in.dtype());
-  }
   const Tensor logits = single ? logits_in.unsqueeze(0) : logits_in;
   const Tensor target = (single ? target_in.unsqueeze(0) : target_in).contiguous();
   kernels::CrossEntropyArgs args{logits.size(0), logits.size(1), options.ignore_index, options.label_smoothing};
@@ -58,42 +56,58 @@ Tensor cross_entropy(const Tensor& logits_cast, const Tensor& target_in, const C
     }
   }
 
+  // Half logits are read as they are; the losses are in float (the accumulation type), which is
+  // what autocast's cross_entropy returns, and outside autocast the result goes back to the
+  // logits' dtype, as PyTorch's.
   const Tensor xc = logits.contiguous();
-  Tensor rows = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
-  Tensor log_sum = empty({args.rows}, TensorOptions(xc.dtype()).device(xc.device()));
+  const DType loss_dtype = is_half(xc.dtype()) ? DType::f32 : xc.dtype();
+  const bool back_to_half = is_half(xc.dtype()) && !autocast::active_for(logits_in);
+  const TensorOptions on = TensorOptions(loss_dtype).device(xc.device());
+  Tensor rows = empty({args.rows}, on);
+  Tensor log_sum = empty({args.rows}, on);
   kernels::launch(kernels::cross_entropy_forward, xc.device(), xc.dtype(), rows.data_ptr(), log_sum.data_ptr(),
                   xc.data_ptr(), t, args);
+  const bool mean = options.reduction == Reduction::mean;
+  Tensor count;  // the mean's divisor, on the device
+  Tensor out = rows;
+  if (mean) {
+    out = empty({}, on);
+    count = empty({}, on);
+    kernels::launch(kernels::cross_entropy_mean, xc.device(), xc.dtype(), out.data_ptr(), count.data_ptr(),
+                    rows.data_ptr(), t, args);
+  }
   const SavedTensor sx(xc);
   const SavedTensor slog(log_sum);
   const SavedTensor st(target);
-  record("CrossEntropyBackward", rows, {logits},
-         [sx, slog, st, args](const Tensor& g) {
+  const SavedTensor scount(count);
+  record("CrossEntropyBackward", out, {logits},
+         [sx, slog, st, scount, args, mean](const Tensor& g) {
            const Tensor xc = sx.get(), log_sum = slog.get(), target = st.get();
+           const Tensor count = mean ? scount.get() : Tensor();
            if (is_grad_enabled()) {
              // Differentiable (create_graph): g·(softmax(x) - q) per counted row, q the smoothed
-             // one-hot target; the same formula the kernel computes.
+             // one-hot target, g the mean's gradient over the count; the kernel's formula.
              const TensorOptions on = TensorOptions(DType::i64).device(xc.device());
              const Tensor classes = arange(static_cast<double>(args.classes), on);
-             Tensor q = eq(target.unsqueeze(1), classes).to(xc.dtype());
+             const DType dt = g.dtype();
+             Tensor q = eq(target.unsqueeze(1), classes).to(dt);
              if (args.label_smoothing > 0)
                q = add(mul(q, 1.0 - args.label_smoothing), args.label_smoothing / static_cast<double>(args.classes));
-             const Tensor counted = ne(target, static_cast<double>(args.ignore_index)).to(xc.dtype());
-             return std::vector<Tensor>{mul(mul(g, counted).unsqueeze(1), sub(softmax(xc, 1), q))};
+             const Tensor counted = ne(target, static_cast<double>(args.ignore_index)).to(dt);
+             const Tensor per_row = mean ? div(g, count) : g;
+             const Tensor gx = mul(mul(per_row, counted).unsqueeze(1), sub(softmax(xc.to(dt), 1), q));
+             return std::vector<Tensor>{gx.to(xc.dtype())};
            }
            const Tensor gc = g.contiguous();
            Tensor gx = empty(xc.shape(), TensorOptions(xc.dtype()).device(xc.device()));
            kernels::launch(kernels::cross_entropy_backward, xc.device(), xc.dtype(), gx.data_ptr(), gc.data_ptr(),
-                           xc.data_ptr(), log_sum.data_ptr(), target.data_ptr<int64_t>(), args);
+                           mean ? count.data_ptr() : nullptr, xc.data_ptr(), log_sum.data_ptr(),
+                           target.data_ptr<int64_t>(), args);
            return std::vector<Tensor>{gx};
          },
          {sx, slog, st});
-
-  if (auto r = rows_unless_mean(rows, options.reduction, single)) return *r;
-  // Mean over the targets that count, counted where they live (no host read of a GPU tensor);
-  // all ignored gives 0/0 = NaN, as PyTorch.
-  const Tensor ignored =
-      full({}, static_cast<double>(args.ignore_index), TensorOptions(DType::i64).device(target.device()));
-  return div(sum(rows), sum(ne(target, ignored)).to(rows.dtype()));
+  Tensor result = mean ? out : *rows_unless_mean(out, options.reduction, single);
+  return back_to_half ? result.to(xc.dtype()) : result;
 }
 
 namespace {

@@ -11,6 +11,7 @@ namespace volt::kernels {
 Kernel<SoftmaxFn> softmax{"softmax", cpu::softmax};
 Kernel<SoftmaxBackwardFn> softmax_backward{"softmax_backward", cpu::softmax_backward};
 Kernel<CrossEntropyForwardFn> cross_entropy_forward{"cross_entropy_forward", cpu::cross_entropy_forward};
+Kernel<CrossEntropyMeanFn> cross_entropy_mean{"cross_entropy_mean", cpu::cross_entropy_mean};
 Kernel<CrossEntropyBackwardFn> cross_entropy_backward{"cross_entropy_backward", cpu::cross_entropy_backward};
 
 namespace cpu {
@@ -76,7 +77,7 @@ void cross_entropy_forward(DType dtype, void* loss, void* log_sum_out, const voi
   dispatch_floating(dtype, "cross_entropy", [&]<class T>() {
     using A = acc_t<T>;
     const auto* x = static_cast<const T*>(logits);
-    auto* l = static_cast<T*>(loss);
+    auto* l = static_cast<A*>(loss);
     auto* log_sum = static_cast<A*>(log_sum_out);
     const A eps = static_cast<A>(a.label_smoothing);
     const A C = static_cast<A>(a.classes);
@@ -97,22 +98,40 @@ void cross_entropy_forward(DType dtype, void* loss, void* log_sum_out, const voi
       log_sum[r] = static_cast<A>(std::log(s));
       const int64_t t = target[r];
       if (t == a.ignore_index) {
-        l[r] = T(0);
+        l[r] = A(0);
         continue;
       }
       // The smoothing term only when smoothing: 0 · Σ(x - m) is NaN once a logit is -inf.
       const A smoothing = eps == A(0) ? A(0) : eps / C * total;
-      l[r] = static_cast<T>(log_sum[r] - (A(1) - eps) * (static_cast<A>(row[t]) - m) - smoothing);
+      l[r] = log_sum[r] - (A(1) - eps) * (static_cast<A>(row[t]) - m) - smoothing;
     }
   });
 }
 
-void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits,
-                            const void* log_sum_in, const int64_t* target, const CrossEntropyArgs& a, Stream) {
+void cross_entropy_mean(DType dtype, void* mean, void* count, const void* loss, const int64_t* target,
+                        const CrossEntropyArgs& a, Stream) {
+  dispatch_floating(dtype, "cross_entropy mean", [&]<class T>() {
+    using A = acc_t<T>;
+    const auto* l = static_cast<const A*>(loss);
+    double total = 0;  // in row order, in double: what the CUDA twin's fixed tree rounds to within 1 ulp of A
+    int64_t counted = 0;
+    for (int64_t r = 0; r < a.rows; ++r) {
+      total += static_cast<double>(l[r]);
+      counted += target[r] != a.ignore_index ? 1 : 0;
+    }
+    *static_cast<A*>(count) = static_cast<A>(counted);
+    *static_cast<A*>(mean) = static_cast<A>(total / static_cast<double>(counted));
+  });
+}
+
+void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* count,
+                            const void* logits, const void* log_sum_in, const int64_t* target,
+                            const CrossEntropyArgs& a, Stream) {
   dispatch_floating(dtype, "cross_entropy backward", [&]<class T>() {
     using A = acc_t<T>;
     const auto* x = static_cast<const T*>(logits);
-    const auto* gl = static_cast<const T*>(grad_loss);
+    const auto* gl = static_cast<const A*>(grad_loss);
+    const A* per_count = static_cast<const A*>(count);
     const auto* log_sum = static_cast<const A*>(log_sum_in);
     auto* gx = static_cast<T*>(grad_logits);
     const A eps = static_cast<A>(a.label_smoothing);
@@ -129,7 +148,7 @@ void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_los
       A m = -std::numeric_limits<A>::infinity();  // the forward's row max, found again
       for (int64_t c = 0; c < a.classes; ++c)
         m = std::max(m, static_cast<A>(row[c]));
-      const A g = static_cast<A>(gl[r]);
+      const A g = per_count ? gl[0] / per_count[0] : gl[r];
       for (int64_t c = 0; c < a.classes; ++c) {
         const A p = std::exp(static_cast<A>(row[c]) - m - log_sum[r]);
         const A hit = c == t ? A(1) - eps : A(0);

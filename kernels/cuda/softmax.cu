@@ -152,7 +152,7 @@ struct OnlineOp {
 
 // loss[r] = log_sum - (1-ε)(x[t] - m) - ε/C Σ(x - m), log_sum = log Σ exp(x - m), as the CPU.
 template <class T>
-__global__ void cross_entropy_forward_kernel(T* loss, acc_t<T>* log_sum, const T* logits, const int64_t* target,
+__global__ void cross_entropy_forward_kernel(acc_t<T>* loss, acc_t<T>* log_sum, const T* logits, const int64_t* target,
                                              CrossEntropyArgs args) {
   using A = acc_t<T>;
   __shared__ Online<A> scratch[kThreads];
@@ -179,15 +179,35 @@ __global__ void cross_entropy_forward_kernel(T* loss, acc_t<T>* log_sum, const T
       else
         // As the CPU: the smoothing term only when smoothing (0 · -inf is NaN).
         l = ls - (A(1) - eps) * (to_acc(row[t]) - m) - (eps == A(0) ? A(0) : eps / C * total);
-      loss[r] = from_value<T>(l);
+      loss[r] = l;
     }
+  }
+}
+
+// One block: each thread sums rows tid, tid + blockDim, ... in double, then a fixed tree.
+template <class A>
+__global__ void cross_entropy_mean_kernel(A* mean, A* count, const A* loss, const int64_t* target,
+                                          CrossEntropyArgs args) {
+  __shared__ double sums[kThreads];
+  __shared__ double counts[kThreads];
+  double s = 0, c = 0;
+  for (int64_t r = threadIdx.x; r < args.rows; r += blockDim.x) {
+    s += static_cast<double>(loss[r]);
+    c += target[r] != args.ignore_index ? 1.0 : 0.0;
+  }
+  s = block_reduce(s, sums, SumOp{});
+  c = block_reduce(c, counts, SumOp{});
+  if (threadIdx.x == 0) {
+    *count = static_cast<A>(c);
+    *mean = static_cast<A>(s / c);
   }
 }
 
 // grad[r, c] = g[r] (softmax[c] - (1-ε)[c = t] - ε/C); finds the row max again, as the CPU.
 template <class T>
-__global__ void cross_entropy_backward_kernel(T* grad, const T* grad_loss, const T* logits, const acc_t<T>* log_sum,
-                                              const int64_t* target, CrossEntropyArgs args) {
+__global__ void cross_entropy_backward_kernel(T* grad, const acc_t<T>* grad_loss, const acc_t<T>* count,
+                                              const T* logits, const acc_t<T>* log_sum, const int64_t* target,
+                                              CrossEntropyArgs args) {
   using A = acc_t<T>;
   __shared__ A scratch[kThreads];
   const A eps = static_cast<A>(args.label_smoothing);
@@ -206,7 +226,7 @@ __global__ void cross_entropy_backward_kernel(T* grad, const T* grad_loss, const
     for (int64_t c = threadIdx.x; c < args.classes; c += blockDim.x)
       m = MaxOp{}(m, to_acc(row[c]));
     m = block_reduce(m, scratch, MaxOp{});
-    const A g = to_acc(grad_loss[r]);
+    const A g = count ? grad_loss[0] / count[0] : grad_loss[r];
     const A ls = log_sum[r];
     for (int64_t c = threadIdx.x; c < args.classes; c += blockDim.x) {
       const A p = std::exp(to_acc(row[c]) - m - ls);
@@ -256,19 +276,31 @@ void cross_entropy_forward(DType dtype, void* loss, void* log_sum, const void* l
   dispatch_floating(dtype, "cross_entropy", [&]<class T>() {
     if (args.rows == 0) return;
     cross_entropy_forward_kernel<<<grid_for(args.rows, 1), row_threads(args.classes), 0, stream>>>(
-        static_cast<T*>(loss), static_cast<acc_t<T>*>(log_sum), static_cast<const T*>(logits), target, args);
+        static_cast<acc_t<T>*>(loss), static_cast<acc_t<T>*>(log_sum), static_cast<const T*>(logits), target, args);
     VOLT_CUDA_CHECK_LAUNCH();
   });
 }
 
-void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* logits,
-                            const void* log_sum, const int64_t* target, const CrossEntropyArgs& args, Stream on) {
+void cross_entropy_mean(DType dtype, void* mean, void* count, const void* loss, const int64_t* target,
+                        const CrossEntropyArgs& args, Stream on) {
+  const cudaStream_t stream = native(on);
+  dispatch_floating(dtype, "cross_entropy mean", [&]<class T>() {
+    using A = acc_t<T>;
+    cross_entropy_mean_kernel<<<1, kThreads, 0, stream>>>(static_cast<A*>(mean), static_cast<A*>(count),
+                                                          static_cast<const A*>(loss), target, args);
+    VOLT_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_backward(DType dtype, void* grad_logits, const void* grad_loss, const void* count,
+                            const void* logits, const void* log_sum, const int64_t* target,
+                            const CrossEntropyArgs& args, Stream on) {
   const cudaStream_t stream = native(on);
   dispatch_floating(dtype, "cross_entropy backward", [&]<class T>() {
     if (args.rows == 0 || args.classes == 0) return;
     cross_entropy_backward_kernel<<<grid_for(args.rows, 1), row_threads(args.classes), 0, stream>>>(
-        static_cast<T*>(grad_logits), static_cast<const T*>(grad_loss), static_cast<const T*>(logits),
-        static_cast<const acc_t<T>*>(log_sum), target, args);
+        static_cast<T*>(grad_logits), static_cast<const acc_t<T>*>(grad_loss), static_cast<const acc_t<T>*>(count),
+        static_cast<const T*>(logits), static_cast<const acc_t<T>*>(log_sum), target, args);
     VOLT_CUDA_CHECK_LAUNCH();
   });
 }
@@ -277,7 +309,7 @@ namespace {
 // Plugs these kernels into the dispatch tables when volt_cuda is linked into a program.
 [[maybe_unused]] const bool registered =
     (kernels::softmax.cuda = softmax, kernels::softmax_backward.cuda = softmax_backward,
-     kernels::cross_entropy_forward.cuda = cross_entropy_forward,
+     kernels::cross_entropy_forward.cuda = cross_entropy_forward, kernels::cross_entropy_mean.cuda = cross_entropy_mean,
      kernels::cross_entropy_backward.cuda = cross_entropy_backward, true);
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "test_support.h"
+#include "volt/autograd/autocast.h"
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
 #include "volt/core/generator.h"
@@ -54,6 +55,57 @@ TEST(CrossEntropy, GradientIsSoftmaxMinusSmoothedTarget) {
       const double want = tv[r] < 0 ? 0.0 : (std::exp(vx[r * 3 + c]) / s - (c == tv[r] ? 1 - eps : 0.0) - eps / 3) / 2;
       EXPECT_NEAR(grad[r * 3 + c], want, 1e-12) << r << ", " << c;
     }
+  }
+}
+
+// The mean counts only the rows whose target is not ignored, and all ignored is 0/0 = NaN; its
+// gradient divides by that count (the kernel reads it, on the device where it lies).
+TEST(CrossEntropy, MeanCountsTheRowsThatCount) {
+  const Tensor x = tensor({1.0, 2.0, 3.0, -1.0, 0.0, 4.0, 2.0, 2.0, 0.0}, DType::f64).view({3, 3});
+  const Tensor t = tensor(std::vector<int64_t>{0, -100, 2});
+  const auto rows = cross_entropy(x, t, {.reduction = Reduction::none}).to_vector<double>();
+  EXPECT_EQ(rows[1], 0.0);
+  EXPECT_NEAR(cross_entropy(x, t).item<double>(), (rows[0] + rows[2]) / 2, 1e-15);
+  EXPECT_TRUE(std::isnan(cross_entropy(x, tensor(std::vector<int64_t>{-100, -100, -100})).item<double>()));
+  EXPECT_TRUE(std::isnan(cross_entropy(empty({0, 3}, DType::f64), empty({0}, DType::i64)).item<double>()));
+  Tensor xg = x.clone().requires_grad_();
+  mul(cross_entropy(xg, t), 3.0).backward();
+  Tensor xs = x.clone().requires_grad_();
+  mul(cross_entropy(xs, t, {.reduction = Reduction::sum}), 1.5).backward();  // 3 × sum / 2 counted rows
+  const auto gm = xg.grad().to_vector<double>(), gs = xs.grad().to_vector<double>();
+  for (std::size_t i = 0; i < gm.size(); ++i)
+    EXPECT_NEAR(gm[i], gs[i], 1e-15) << i;
+}
+
+// Half logits go into the kernel as they are: the losses are float, what autocast's
+// cross_entropy returns; outside autocast the result is of the logits' dtype, as PyTorch's.
+TEST(CrossEntropy, HalfLogitsAreReadDirectly) {
+  const Tensor x32 = tensor({0.5, -1.25, 2.0, 0.75, 1.5, -0.5, 3.0, 0.25}).view({2, 4});
+  const Tensor t = tensor(std::vector<int64_t>{2, 0});
+  const double want = cross_entropy(x32, t).item<double>();
+  for (DType half : {DType::f16, DType::bf16}) {
+    const Tensor xh = x32.to(half);  // these values are exact in both
+    const Tensor outside = cross_entropy(xh, t);
+    EXPECT_EQ(outside.dtype(), half) << dtype_name(half);
+    EXPECT_NEAR(outside.item<double>(), want, 1e-2 * want) << dtype_name(half);
+    Tensor inside;
+    {
+      const AutocastGuard autocast(DeviceType::cpu, half);
+      inside = cross_entropy(xh, t);
+    }
+    EXPECT_EQ(inside.dtype(), DType::f32) << dtype_name(half);
+    EXPECT_NEAR(inside.item<double>(), want, 1e-6) << dtype_name(half);
+    Tensor leaf = xh.clone().requires_grad_();
+    {
+      const AutocastGuard autocast(DeviceType::cpu, half);
+      cross_entropy(leaf, t).backward();
+    }
+    ASSERT_EQ(leaf.grad().dtype(), half);
+    Tensor ref = x32.clone().requires_grad_();
+    cross_entropy(ref, t).backward();
+    const auto g = leaf.grad().to_vector<double>(), r = ref.grad().to_vector<double>();
+    for (std::size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(g[i], r[i], 1e-2) << dtype_name(half) << " " << i;
   }
 }
 

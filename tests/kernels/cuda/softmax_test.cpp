@@ -107,7 +107,7 @@ TEST(CudaSoftmax, ForwardMatchesCudnn) {
       }
 }
 
-// log_sum is kept in the accumulation type: f64 for f64, f32 otherwise.
+// Losses and log_sum are kept in the accumulation type: f64 for f64, f32 otherwise.
 DType acc_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
 
 TEST(CudaCrossEntropy, ForwardAndBackwardMatchCpu) {
@@ -125,27 +125,46 @@ TEST(CudaCrossEntropy, ForwardAndBackwardMatchCpu) {
         for (int64_t r = 0; r < rows; ++r)
           target_values[r] = r % 4 == 3 ? -100 : static_cast<int64_t>(picks[r]);
         const Tensor target = tensor(target_values, {rows});
-        const Tensor grad_loss = sample(rows, t, 37);
+        const DType a = acc_dtype(t);
+        const Tensor grad_loss = sample(rows, a, 37);
+        const Tensor grad_mean = sample(1, a, 39);
 
-        Tensor loss = empty({rows}, t), log_sum = empty({rows}, acc_dtype(t)), grad = empty({rows * classes}, t);
+        Tensor loss = empty({rows}, a), log_sum = empty({rows}, a), grad = empty({rows * classes}, t);
+        Tensor mean = empty({1}, a), count = empty({1}, a), grad_of_mean = empty({rows * classes}, t);
         kernels::cpu::cross_entropy_forward(t, loss.data_ptr(), log_sum.data_ptr(), x.data_ptr(),
                                             target.data_ptr<int64_t>(), args, Stream{});
-        kernels::cpu::cross_entropy_backward(t, grad.data_ptr(), grad_loss.data_ptr(), x.data_ptr(), log_sum.data_ptr(),
-                                             target.data_ptr<int64_t>(), args, Stream{});
+        kernels::cpu::cross_entropy_mean(t, mean.data_ptr(), count.data_ptr(), loss.data_ptr(),
+                                         target.data_ptr<int64_t>(), args, Stream{});
+        kernels::cpu::cross_entropy_backward(t, grad.data_ptr(), grad_loss.data_ptr(), nullptr, x.data_ptr(),
+                                             log_sum.data_ptr(), target.data_ptr<int64_t>(), args, Stream{});
+        kernels::cpu::cross_entropy_backward(t, grad_of_mean.data_ptr(), grad_mean.data_ptr(), count.data_ptr(),
+                                             x.data_ptr(), log_sum.data_ptr(), target.data_ptr<int64_t>(), args,
+                                             Stream{});
 
         const Tensor xd = x.to(Device::cuda(0)), td = target.to(Device::cuda(0)), gd = grad_loss.to(Device::cuda(0));
-        Tensor dloss = testing::cuda_empty({rows}, t), dlog_sum = testing::cuda_empty({rows}, acc_dtype(t));
-        Tensor dgrad = testing::cuda_empty({rows * classes}, t);
+        const Tensor gmd = grad_mean.to(Device::cuda(0));
+        Tensor dloss = testing::cuda_empty({rows}, a), dlog_sum = testing::cuda_empty({rows}, a);
+        Tensor dgrad = testing::cuda_empty({rows * classes}, t),
+               dgrad_of_mean = testing::cuda_empty({rows * classes}, t);
+        Tensor dmean = testing::cuda_empty({1}, a), dcount = testing::cuda_empty({1}, a);
         kernels::cuda::cross_entropy_forward(t, dloss.data_ptr(), dlog_sum.data_ptr(), xd.data_ptr(),
                                              td.data_ptr<int64_t>(), args, stream());
-        kernels::cuda::cross_entropy_backward(t, dgrad.data_ptr(), gd.data_ptr(), xd.data_ptr(), dlog_sum.data_ptr(),
-                                              td.data_ptr<int64_t>(), args, stream());
+        kernels::cuda::cross_entropy_mean(t, dmean.data_ptr(), dcount.data_ptr(), dloss.data_ptr(),
+                                          td.data_ptr<int64_t>(), args, stream());
+        kernels::cuda::cross_entropy_backward(t, dgrad.data_ptr(), gd.data_ptr(), nullptr, xd.data_ptr(),
+                                              dlog_sum.data_ptr(), td.data_ptr<int64_t>(), args, stream());
+        kernels::cuda::cross_entropy_backward(t, dgrad_of_mean.data_ptr(), gmd.data_ptr(), dcount.data_ptr(),
+                                              xd.data_ptr(), dlog_sum.data_ptr(), td.data_ptr<int64_t>(), args,
+                                              stream());
 
         const std::string what = std::string(dtype_name(t)) + " [" + std::to_string(rows) + ", " +
                                  std::to_string(classes) + "] ε=" + std::to_string(smoothing);
         EXPECT_TRUE(all_close(dloss, loss, agreement_tolerance(t))) << what << " loss";
         EXPECT_TRUE(all_close(dlog_sum, log_sum, agreement_tolerance(t))) << what << " log_sum";
         EXPECT_TRUE(all_close(dgrad, grad, agreement_tolerance(t))) << what << " grad";
+        EXPECT_TRUE(all_close(dmean, mean, agreement_tolerance(t))) << what << " mean";
+        EXPECT_EQ(dcount.item<double>(), count.item<double>()) << what << " count";
+        EXPECT_TRUE(all_close(dgrad_of_mean, grad_of_mean, agreement_tolerance(t))) << what << " grad of the mean";
       }
 }
 
@@ -162,8 +181,8 @@ TEST(CudaCrossEntropy, BadTargetGivesNanRow) {
   Tensor grad = testing::cuda_empty({20}, DType::f32);
   kernels::cuda::cross_entropy_forward(DType::f32, loss.data_ptr(), log_sum.data_ptr(), xd.data_ptr(),
                                        td.data_ptr<int64_t>(), args, stream());
-  kernels::cuda::cross_entropy_backward(DType::f32, grad.data_ptr(), gd.data_ptr(), xd.data_ptr(), log_sum.data_ptr(),
-                                        td.data_ptr<int64_t>(), args, stream());
+  kernels::cuda::cross_entropy_backward(DType::f32, grad.data_ptr(), gd.data_ptr(), nullptr, xd.data_ptr(),
+                                        log_sum.data_ptr(), td.data_ptr<int64_t>(), args, stream());
   const std::vector<float> l = loss.to_vector<float>(), g = grad.to_vector<float>();
   EXPECT_TRUE(std::isfinite(l[0]));
   EXPECT_TRUE(std::isnan(l[1]));
