@@ -3,7 +3,8 @@
 //
 //   fashion_mnist [--max-epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam|adamw]
 //                 [--precision 32-true|16-mixed|bf16-mixed] [--strategy auto|ddp|dp]
-//                 [--devices N|LIST] [--val-size N] [--ckpt-path DIR|last] ... (see --help)
+//                 [--devices N|LIST] [--cuda-graph auto|on|off] [--val-size N] [--ckpt-path DIR|last] ...
+//                 (see --help)
 //   fashion_mnist sweep --out DIR --param NAME=DOMAIN... [sweep options] [-- training flags]
 //   fashion_mnist lr-find [range options] [training flags]
 //
@@ -61,6 +62,7 @@ struct Options {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "32-true";  // Lightning's names
+  std::string cuda_graph = "auto";    // the Trainer's cuda_graph: unset, true, false
   std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI;
                                       // dp: DataParallel over `devices` in one process
   std::vector<Device> devices;        // --devices LIST, for dp
@@ -107,6 +109,9 @@ const char* kUsage =
     "  --precision P        32-true, 16-mixed (f16 autocast and a GradScaler) or bf16-mixed\n"
     "                       (bf16 autocast); 32, 16 and bf16 too (default 32-true). The\n"
     "                       weights stay f32, and so does model.safetensors\n"
+    "  --cuda-graph M       on a GPU, the training step as one CUDA graph after a warm-up batch:\n"
+    "                       auto (where the run allows it), on (an error where it does not) or\n"
+    "                       off (default auto)\n"
     "  --strategy S         auto (one process), ddp (under mpirun -np N: N ranks, each on its\n"
     "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
     "                       or dp (one process, DataParallel over --devices: each batch split\n"
@@ -238,7 +243,11 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
       o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
-    else if (flag == "--strategy") {
+    else if (flag == "--cuda-graph") {
+      VOLT_CHECK(value == "auto" || value == "on" || value == "off", "--cuda-graph: expected auto, on or off, got '",
+                 value, "'");
+      o.cuda_graph = value;
+    } else if (flag == "--strategy") {
       VOLT_CHECK(value == "auto" || value == "ddp" || value == "dp", "--strategy: expected auto, ddp or dp, got '",
                  value, "'");
       o.strategy = value;
@@ -786,6 +795,7 @@ train::TrainerOptions trainer_options(const Options& o) {
   t.limit_train_batches = o.limit_train_batches;
   t.fast_dev_run = o.fast_dev_run;
   t.deterministic = o.deterministic;
+  if (o.cuda_graph != "auto") t.cuda_graph = o.cuda_graph == "on";
   t.default_root_dir = o.out;
   // The bar on a terminal only: in a log the epoch lines say it all.
   t.enable_progress_bar = false;
@@ -879,6 +889,11 @@ int run(int argc, char** argv, bool lr_find = false) {
     return 0;
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (device.is_cuda()) {
+    const std::string& off = trainer.cuda_graph_off_reason();
+    out << "training step: " << (off.empty() ? "one CUDA graph per step, after a warm-up batch" : "eager, " + off)
+        << "\n";
+  }
   const std::vector<EpochTable::Row>& rows = table->rows();
   if (!chief) return 0;
   if (o.fast_dev_run > 0) {

@@ -1,5 +1,6 @@
 #include "volt/train/logged_metrics.h"
 
+#include <limits>
 #include <string_view>
 
 #include "volt/autograd/grad_mode.h"
@@ -49,7 +50,14 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
   e.options = options;
   e.last_value = v;
   e.last_batch_size = batch_size;
-  if (*options.on_step) e.step_value = v.clone();
+  // In place once it exists, as the sums: a step replayed from a CUDA graph writes the tensors
+  // it was captured with, and an eager batch in between must not take the name from them.
+  if (*options.on_step) {
+    if (e.step_value.defined() && e.step_value.device() == v.device())
+      e.step_value.copy_(v);
+    else
+      e.step_value = v.clone();
+  }
   if (!*options.on_epoch) return;
   const auto weight = static_cast<double>(batch_size);
   if (!e.accumulator.defined()) {
@@ -65,12 +73,34 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
     case Reduce::sum:
       e.accumulator.add_(v);
       break;
-    case Reduce::max:
-      e.accumulator = where(v > e.accumulator, v, e.accumulator);
+    case Reduce::max:  // in place, as the sums: a replayed graph writes where it was captured
+      e.accumulator.copy_(where(v > e.accumulator, v, e.accumulator));
       break;
     case Reduce::min:
-      e.accumulator = where(v < e.accumulator, v, e.accumulator);
+      e.accumulator.copy_(where(v < e.accumulator, v, e.accumulator));
       break;
+  }
+}
+
+void LoggedMetrics::restart_epoch() {
+  NoGradGuard no_grad;
+  for (auto& [name, e] : entries_) {
+    if (!e.accumulator.defined()) continue;
+    switch (e.options.reduce) {
+      case Reduce::mean:
+        e.accumulator.zero_();
+        e.weight.zero_();
+        break;
+      case Reduce::sum:
+        e.accumulator.zero_();
+        break;
+      case Reduce::max:
+        e.accumulator.fill_(-std::numeric_limits<double>::infinity());
+        break;
+      case Reduce::min:
+        e.accumulator.fill_(std::numeric_limits<double>::infinity());
+        break;
+    }
   }
 }
 

@@ -55,6 +55,10 @@ class LoggedMetrics {
   // The options a metric of step_metrics() or epoch_metrics() was logged with (null: none).
   const LogOptions* options_of(const std::string& metric_name) const;
   void clear() { entries_.clear(); }
+  // A new epoch for a step replayed from a CUDA graph, which adds into the accumulators it was
+  // captured with: every metric keeps its tensors, the epoch sums restart from zero in place (max
+  // and min from -inf and +inf).
+  void restart_epoch();
 
  private:
   struct Entry {

@@ -227,6 +227,7 @@ void Trainer::teardown(LightningModule& module) {
   step_module_.reset();
   dp_.reset();
   replica_step_.reset();
+  drop_graph();
 }
 
 Batch Trainer::to_device(const Batch& batch) const { return {batch.images.to(device_), batch.labels.to(device_)}; }
@@ -288,6 +289,9 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
     if (process_group_ != nullptr) wrap_for_ddp(module);  // after the restore: its broadcast changes nothing then
     if (!dp_devices_.empty()) wrap_for_dp(module);
+    graph_off_reason_ = graph_unsuitable_reason();
+    VOLT_CHECK(options_.cuda_graph != true || graph_off_reason_.empty(),
+               "Trainer: cuda_graph = true, but this fit's step cannot be captured: ", graph_off_reason_);
     if (logger_ && is_global_zero()) logger_->log_hyperparams(module.hparams());
 
     for_callbacks([&](Callback& cb) { cb.on_fit_start(*this, module); });
@@ -409,7 +413,11 @@ bool Trainer::train_epoch(LightningModule& module) {
   train_loader_->set_epoch(static_cast<uint64_t>(current_epoch_));  // fixes the shuffle order
   module.train();
   if (batch_in_epoch_ == 0) {
-    train_metrics_.clear();
+    graph_warmed_ = false;
+    if (graph_)
+      train_metrics_.restart_epoch();  // the graph adds into the sums it was captured with
+    else
+      train_metrics_.clear();
     for_callbacks([&](Callback& cb) { cb.on_train_epoch_start(*this, module); });
     module.on_train_epoch_start();
   }
@@ -434,6 +442,29 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
   module.on_train_batch_start(batch, batch_idx);
   const int64_t accumulate = options_.accumulate_grad_batches;
   const bool steps = (batch_idx + 1) % accumulate == 0 || batch_idx + 1 == num_training_batches_;
+  Tensor loss;
+  if (!graphed_step(module, batch, batch_idx, loss)) loss = step_on_device(module, batch, batch_idx, steps);
+  ++batch_in_epoch_;
+  if (steps) count_optimizer_step();
+  for (const auto& [name, value] : train_metrics_.step_metrics())
+    callback_metrics_[name] = value;
+  const Tensor detached = loss.detach();
+  for_callbacks([&](Callback& cb) { cb.on_train_batch_end(*this, module, detached, batch, batch_idx); });
+  module.on_train_batch_end(detached, batch, batch_idx);
+  if (should_update_logs()) log_to_logger(train_metrics_.step_metrics(), train_metrics_);
+  // A SIGTERM (a scheduler preempting the job) ends fit here, between batches, where the state
+  // is whole: OnExceptionCheckpoint can save it. Under ddp the ranks agree at logged steps.
+  bool sigterm = sigterm_received_ != 0;
+  if (process_group_ != nullptr) sigterm = should_update_logs() && reduce_any(sigterm);
+  if (sigterm) {
+    received_sigterm_ = true;
+    VOLT_FAIL("Trainer: SIGTERM received; fit stopped after batch ", batch_idx, " of epoch ", current_epoch_,
+              " (global step ", global_step_, ")");
+  }
+}
+
+Tensor Trainer::step_on_device(LightningModule& module, const Batch& batch, int64_t batch_idx, bool steps) {
+  const int64_t accumulate = options_.accumulate_grad_batches;
   // Under ddp the batches before a step keep their gradients local; the step's backward
   // reduces their sum.
   std::optional<parallel::DistributedDataParallel::NoSync> no_sync;
@@ -459,23 +490,8 @@ void Trainer::train_batch(LightningModule& module, const Batch& batch) {
   else
     scaled.backward();
   no_sync.reset();
-  ++batch_in_epoch_;
   if (steps) optimizer_step();
-  for (const auto& [name, value] : train_metrics_.step_metrics())
-    callback_metrics_[name] = value;
-  const Tensor detached = loss.detach();
-  for_callbacks([&](Callback& cb) { cb.on_train_batch_end(*this, module, detached, batch, batch_idx); });
-  module.on_train_batch_end(detached, batch, batch_idx);
-  if (should_update_logs()) log_to_logger(train_metrics_.step_metrics(), train_metrics_);
-  // A SIGTERM (a scheduler preempting the job) ends fit here, between batches, where the state
-  // is whole: OnExceptionCheckpoint can save it. Under ddp the ranks agree at logged steps.
-  bool sigterm = sigterm_received_ != 0;
-  if (process_group_ != nullptr) sigterm = should_update_logs() && reduce_any(sigterm);
-  if (sigterm) {
-    received_sigterm_ = true;
-    VOLT_FAIL("Trainer: SIGTERM received; fit stopped after batch ", batch_idx, " of epoch ", current_epoch_,
-              " (global step ", global_step_, ")");
-  }
+  return loss;
 }
 
 void Trainer::optimizer_step() {
@@ -494,6 +510,9 @@ void Trainer::optimizer_step() {
     opt.step();
   }
   opt.zero_grad();
+}
+
+void Trainer::count_optimizer_step() {
   ++global_step_;
   stepped_this_batch_ = true;
   step_schedulers("step", global_step_);

@@ -10,7 +10,9 @@
 // accumulate_grad_batches batches, and at the epoch's last, the gradients are unscaled,
 // clipped, the optimizer steps, the gradients are dropped, global_step counts one, and a
 // scheduler with interval "step" steps. Nothing in a step reads the device: logged metrics
-// are read at log_every_n_steps boundaries and epoch ends. Under strategy "ddp" (one process
+// are read at log_every_n_steps boundaries and epoch ends. On a CUDA device the step is
+// captured as one CUDA graph after a warm-up batch and replayed for every later batch of the
+// same shape (cuda_graph below; docs/trainer.md). Under strategy "ddp" (one process
 // per device, under mpirun) the loaders are sharded and the step runs inside
 // DistributedDataParallel; under "dp" (one process) each batch is cut over replicas of the
 // module on `devices` (docs/trainer.md).
@@ -26,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "volt/core/device_graph.h"
 #include "volt/data/data_loader.h"
 #include "volt/nn/optim/grad_scaler.h"
 #include "volt/parallel/data_parallel.h"
@@ -118,6 +121,14 @@ struct TrainerOptions {
   // bits of a run depend only on the seed, the CPU thread count and (dp) the devices. true also
   // refuses a resume whose thread count or dp devices differ from the checkpoint's.
   bool deterministic = false;
+  // volt's, not Lightning's: on a CUDA device the step (training_step, backward, the GradScaler,
+  // the optimizer, the logged metrics' sums) is captured as one CUDA graph on an epoch's second
+  // batch, the first having warmed up, and each later batch of that shape replays it: one launch
+  // a step. Unset: wherever the run allows it (one CUDA device, SGD, Adam or AdamW, no gradient
+  // accumulation or clipping; a step that cannot be captured falls back to eager with a
+  // warning); true: an error where it cannot; false: never. Replays run no host code of
+  // training_step: a module whose step must run host code every batch wants false.
+  std::optional<bool> cuda_graph{};
   std::string default_root_dir = ".";
   std::vector<std::shared_ptr<Callback>> callbacks{};
   // true: a CSVLogger under default_root_dir; false: none; or the logger to use.
@@ -181,6 +192,10 @@ class Trainer {
   bool received_sigterm() const { return received_sigterm_; }
   ModelCheckpoint* checkpoint_callback() const;
   optim::Optimizer* optimizer() const { return config_.optimizer.get(); }
+  // Whether the training step is being replayed from a CUDA graph (see cuda_graph).
+  bool cuda_graph_active() const;
+  // Why the step of this fit is not graphed ("" when it is or will be, after the warm-up).
+  const std::string& cuda_graph_off_reason() const { return graph_off_reason_; }
   const std::optional<LRSchedulerConfig>& lr_scheduler_config() const { return config_.lr_scheduler; }
 
  private:
@@ -191,7 +206,17 @@ class Trainer {
   // One epoch from batch_in_epoch_; false when fit stopped inside it.
   bool train_epoch(LightningModule& module);
   void train_batch(LightningModule& module, const Batch& batch);
+  // The device work of a batch: training_step, backward and, when the batch `steps`, the
+  // optimizer step (unscale, clip, step, zero_grad). What a CUDA graph captures.
+  Tensor step_on_device(LightningModule& module, const Batch& batch, int64_t batch_idx, bool steps);
   void optimizer_step();
+  // The host side of an optimizer step: global_step, the "step" schedulers.
+  void count_optimizer_step();
+  // The graphed step (trainer_graph.cpp): why this fit cannot graph it ("" if it can); the
+  // batch replayed (true) or captured and replayed, else false (run it eagerly).
+  std::string graph_unsuitable_reason() const;
+  bool graphed_step(LightningModule& module, const Batch& batch, int64_t batch_idx, Tensor& loss);
+  void drop_graph();
   void finish_epoch(LightningModule& module);  // what follows an epoch's last batch
   void step_schedulers(const std::string& interval, int64_t count);
   // Runs the val loader (or test) over its first `batches` batches; returns the epoch metrics.
@@ -248,6 +273,13 @@ class Trainer {
   static volatile std::sig_atomic_t sigterm_received_;  // set by the handler fit installs
   LoggedMetrics train_metrics_, eval_metrics_;
   Metrics callback_metrics_;
+  // The graphed step: wanted for this fit, warmed up this epoch, the graph, its static inputs
+  // (the batch is copied in) and output (the loss, rewritten by every replay).
+  std::string graph_off_reason_ = "no fit has run";
+  bool graph_warmed_ = false;
+  std::optional<DeviceGraph> graph_;
+  Batch graph_batch_;
+  Tensor graph_loss_;
 };
 
 }  // namespace volt::train

@@ -57,6 +57,13 @@ class Optimizer {
   virtual void step_unless_found_inf(const Tensor& found_inf);
   // Drops gradients (set_to_none, the default as in PyTorch ≥ 2.0) or zeroes them.
   void zero_grad(bool set_to_none = true);
+  // Whether a step (under a GradScaler too) is device work alone, reading its learning rate and
+  // step count from device memory, so that a CUDA graph can replay it: SGD, Adam and AdamW
+  // (without amsgrad), whose fused kernels take everything that changes by pointer.
+  virtual bool capturable() const { return false; }
+  // A step replayed from a CUDA graph: the graph counted it on the device; this counts it on
+  // the host (step_count()).
+  void count_replayed_step() { ++step_count_; }
 
   double lr() const { return groups_[0].lr.value(); }  // the first group's
   void set_lr(double lr);                              // every group's
@@ -133,6 +140,7 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SGDOptions options = {});
   SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
   void step() override;
+  bool capturable() const override { return true; }
   void step_unless_found_inf(const Tensor& found_inf) override { step_with_flag(found_inf); }
   SGDOptions options;
 };
@@ -161,6 +169,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, AdamOptions options = {});
   Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   void step() override;
+  bool capturable() const override { return !options.amsgrad(); }
   void step_unless_found_inf(const Tensor& found_inf) override;
   AdamOptions options;
 

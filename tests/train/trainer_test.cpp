@@ -18,6 +18,26 @@ using testing::quiet_options;
 using testing::tiny_loader;
 using testing::TinyNet;
 
+// CUDA graphs are for CUDA devices: on the CPU the step runs eagerly, and asking for a graph
+// is an error that says why (the GPU side: trainer_cuda_graph_cuda_test.cpp).
+TEST(Trainer, CudaGraphOnTheCpuIsEagerAndAskingForItIsAnError) {
+  TinyNet net;
+  TrainerOptions o = quiet_options();
+  o.accelerator = "cpu";
+  o.max_epochs = 1;
+  Trainer trainer(o);
+  trainer.fit(net, tiny_loader(16, 4));
+  EXPECT_FALSE(trainer.cuda_graph_active());
+  EXPECT_NE(trainer.cuda_graph_off_reason().find("not a CUDA device"), std::string::npos)
+      << trainer.cuda_graph_off_reason();
+  EXPECT_EQ(net.training_steps, 4);
+  o.cuda_graph = true;
+  TinyNet other;
+  const std::string msg = volt::testing::error_of([&] { Trainer(o).fit(other, tiny_loader(16, 4)); });
+  EXPECT_NE(msg.find("cuda_graph = true"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a CUDA device"), std::string::npos) << msg;
+}
+
 TEST(Trainer, AccumulatingFourBatchesStepsLikeOneBatchFourTimesAsLarge) {
   TinyNet small(0.0), large(0.0);
   ASSERT_EQ(testing::weight_bytes(small), testing::weight_bytes(large));
