@@ -197,6 +197,9 @@ Tensor mm(const Tensor& a, const Tensor& b);   // [m, k]·[k, n]
 Tensor bmm(const Tensor& a, const Tensor& b);  // [B, m, k]·[B, k, n]
 // x·Wᵀ + b for x [..., in], weight [out, in], bias [out] (may be undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// relu(linear(x, weight, bias)) fused: one kernel forward (cuBLASLt's ReLU epilogue on a GPU),
+// its backward reading a bit mask of the positive outputs.
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // "highest" (default): f32 products in full f32. "high": on a GPU they may use TF32 tensor
 // cores. The CPU always computes in full precision.
 void set_matmul_precision(const std::string& precision);

@@ -73,7 +73,7 @@ int main(int argc, char** argv) try {
     Tensor loss;
     {
       const AutocastGuard autocast(device.type, half, half.has_value());
-      loss = cross_entropy(fc2(dropout(relu(fc1(x)), 0.5, true, &gen)), y);
+      loss = cross_entropy(fc2(dropout(linear_relu(x, fc1.weight, fc1.bias), 0.5, true, &gen)), y);
     }
     opt.zero_grad();
     scaler.scale(loss).backward();

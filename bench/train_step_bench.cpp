@@ -30,7 +30,7 @@ struct Model {
     y = randint(0, 10, {batch}, DType::i64, &gen);
   }
   void step() {
-    const Tensor loss = cross_entropy(fc2(dropout(relu(fc1(x)), 0.5, true, &gen)), y);
+    const Tensor loss = cross_entropy(fc2(dropout(linear_relu(x, fc1.weight, fc1.bias), 0.5, true, &gen)), y);
     opt->zero_grad();
     loss.backward();
     opt->step();

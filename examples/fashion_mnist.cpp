@@ -376,7 +376,9 @@ struct Net : train::LightningModule {
     fc2 = register_module("fc2", std::make_shared<nn::Linear>(100, 10, true, gen.get()));
     register_generator("gen", *gen);  // checkpoints save and restore its stream
   }
-  Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(relu((*fc1)(x)))); }
+  // fc1 and its ReLU as one fused op (one kernel forward, a bit mask for backward): the numbers
+  // of relu((*fc1)(x)).
+  Tensor forward(const Tensor& x) override { return (*fc2)(dropout->forward(linear_relu(x, fc1->weight, fc1->bias))); }
   // dp's replicas: copies (sharing the generator, which they do not draw from: DataParallel
   // gives each a stream of its own), the children cloned, the members pointed at the clones.
   std::shared_ptr<nn::Module> clone(const TensorMap& map = {}) const override {

@@ -11,6 +11,10 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
   return volt::linear(x, weight, bias);
 }
 inline Tensor relu(const Tensor& x) { return volt::relu(x); }
+// relu(linear(x, weight, bias)) as one fused op (autograd/ops.h).
+inline Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
+  return volt::linear_relu(x, weight, bias);
+}
 inline Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01) { return volt::leaky_relu(x, negative_slope); }
 inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") { return volt::gelu(x, approximate); }
 inline Tensor silu(const Tensor& x) { return volt::silu(x); }

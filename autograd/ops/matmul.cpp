@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "volt/autograd/autocast.h"
+#include "volt/autograd/grad_mode.h"
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
@@ -161,26 +162,34 @@ Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
 
 namespace {
 
-Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_matmul_inputs("linear", x, weight);
-  VOLT_CHECK(weight.dim() == 2, "linear: weight must be [out, in], got ", describe(weight));
-  VOLT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", describe(x), " does not match weight ",
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_matmul_inputs(op, x, weight);
+  VOLT_CHECK(weight.dim() == 2, op, ": weight must be [out, in], got ", describe(weight));
+  VOLT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), op, ": input ", describe(x), " does not match weight ",
              describe(weight), " (last dim must be ", weight.size(1), ")");
   if (bias.defined()) {
-    ops::check_device("linear", {x, bias});
-    ops::check_same_dtype("linear", x, bias);
-    VOLT_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ", describe(bias),
+    ops::check_device(op, {x, bias});
+    ops::check_same_dtype(op, x, bias);
+    VOLT_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op, ": bias ", describe(bias),
                " does not match weight ", describe(weight));
   }
+}
+
+// x [..., in] as the 2-D [rows, in] the kernels take, and the output's shape [..., out].
+std::pair<Tensor, Shape> as_rows(const Tensor& x, int64_t out) {
+  Shape out_shape = x.shape();
+  out_shape.back() = out;
+  // Rows spelled out: with in == 0, reshape could not infer a -1 from 0 elements.
+  return {x.reshape({numel(Shape(x.shape().begin(), x.shape().end() - 1)), x.size(-1)}), out_shape};
+}
+
+Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear", x, weight, bias);
   if (is_half(x.dtype()) && x.device().is_cpu()) {
     return linear_impl(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : Tensor())
         .to(x.dtype());
   }
-  const int64_t in = weight.size(1), out = weight.size(0);
-  Shape out_shape = x.shape();
-  out_shape.back() = out;
-  // Rows spelled out: with in == 0, reshape could not infer a -1 from 0 elements.
-  const Tensor x2 = x.reshape({numel(Shape(x.shape().begin(), x.shape().end() - 1)), in});
+  const auto [x2, out_shape] = as_rows(x, weight.size(0));
   Tensor y = linear_forward(x2, weight, bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();
@@ -195,10 +204,57 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return x.dim() == 2 ? y : y.view(out_shape);
 }
 
+// relu(x·Wᵀ + b) in one kernel (on a GPU cuBLASLt's RELU_AUX_BIAS epilogue, which also writes
+// a bit per output saying it was positive; on the CPU the GEMM, then one pass for bias, ReLU
+// and the bits). The backward masks the gradient by those bits (relu_mask_backward), then is
+// linear's. Its unfused twin, relu(linear(x, w, b)), is the same numbers.
+Tensor linear_relu_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear_relu", x, weight, bias);
+  if (!bias.defined()) return relu(linear_impl(x, weight, bias));  // no epilogue without a bias
+  if (is_half(x.dtype()) && x.device().is_cpu())
+    return linear_relu_impl(x.to(DType::f32), weight.to(DType::f32), bias.to(DType::f32)).to(x.dtype());
+  const auto [x2, out_shape] = as_rows(x, weight.size(0));
+  const int64_t rows = x2.size(0), in = weight.size(1), out = weight.size(0);
+  const Tensor xc = x2.contiguous(), wc = weight.contiguous(), bc = bias.contiguous();
+  const TensorOptions on = TensorOptions(x.dtype()).device(x.device());
+  Tensor y = empty({rows, out}, on);
+  Tensor mask =
+      empty({static_cast<int64_t>(kernels::relu_mask_bytes(rows, out))}, TensorOptions(DType::u8).device(x.device()));
+  kernels::launch(kernels::linear, x.device(), x.dtype(), rows, in, out, xc.data_ptr(), wc.data_ptr(), bc.data_ptr(),
+                  y.data_ptr(), kernels::LinearEpilogue::bias_relu, mask.data_ptr(), allow_tf32());
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.requires_grad();
+  const SavedTensor sx(x2);
+  const SavedTensor sw(weight);
+  const SavedTensor sy(y);
+  const SavedTensor smask(mask);
+  record("LinearReluBackward", y, {x2, weight, bias},
+         [sx, sw, sy, smask, need_x, need_w, need_b](const Tensor& g) {
+           Tensor pre;  // the gradient before the ReLU
+           if (is_grad_enabled()) {
+             // Differentiable (create_graph): the mask is constant, as relu's.
+             pre = mul(g, gt(sy.get().detach(), 0.0).to(g.dtype()));
+           } else {
+             const Tensor gc = g.contiguous();
+             pre = empty(gc.shape(), TensorOptions(gc.dtype()).device(gc.device()));
+             kernels::launch(kernels::relu_mask_backward, gc.device(), gc.dtype(), gc.size(0), gc.size(1),
+                             gc.data_ptr(), smask.get().data_ptr(), pre.data_ptr());
+           }
+           return std::vector<Tensor>{need_x ? product(pre, sw.get()) : Tensor(),
+                                      need_w ? product(pre.t(), sx.get()) : Tensor(),
+                                      need_b ? sum(pre, {0}) : Tensor()};
+         },
+         {sx, sw, sy, smask});
+  return x.dim() == 2 ? y : y.view(out_shape);
+}
+
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return linear_impl(autocast::to_lower(x), autocast::to_lower(weight), autocast::to_lower(bias));
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_relu_impl(autocast::to_lower(x), autocast::to_lower(weight), autocast::to_lower(bias));
 }
 
 Tensor Tensor::matmul(const Tensor& other) const { return volt::matmul(*this, other); }

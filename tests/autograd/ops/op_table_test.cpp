@@ -995,6 +995,30 @@ void matmul_rows(Table& t) {
   t.add("linear_no_inputs_2x0_3x0_3", {{{2, 0}}, {{3, 0}}, {{3}}}, linear_b, with_bias);  // the bias alone
   // An MNIST layer: 784 inputs. Its gradcheck samples 8 elements per input.
   t.add("linear_64x784_100x784_100", {{{64, 784}}, {{100, 784}}, {{100}}}, linear_b, with_bias).grad.max_checked = 8;
+  // linear_relu: the fused relu(x·Wᵀ + b), beside its unfused twin relu(linear(...)) (the linear
+  // rows above and relu's); the same shapes, the main job's among them.
+  // relu of linear's reference, keeping its rounding scale (the sum of |terms|): cancellation
+  // in the product, not the ReLU, sets what f32 may be off by.
+  const auto relu_keeping_scale = [](Values y) {
+    for (double& v : y.v)
+      v = relu_of(v);
+    return y;
+  };
+  const Reference relu_with_bias = [=](auto& x) { return relu_keeping_scale(linear_ref(x[0], x[1], &x[2])); };
+  const Reference relu_without_bias = [=](auto& x) { return relu_keeping_scale(linear_ref(x[0], x[1], nullptr)); };
+  const Op linear_relu_b = [](auto& x) { return linear_relu(x[0], x[1], x[2]); };
+  t.add("linear_relu_4x3_5x3_5", {{{4, 3}}, {{5, 3}}, {{5}}}, linear_relu_b, relu_with_bias);
+  t.add("linear_relu_2x3x4_5x4_5", {{{2, 3, 4}}, {{5, 4}}, {{5}}}, linear_relu_b, relu_with_bias);
+  t.add(
+      "linear_relu_no_bias_2x3x4_2x4", {{{2, 3, 4}}, {{2, 4}}}, [](auto& x) { return linear_relu(x[0], x[1]); },
+      relu_without_bias);
+  t.add("linear_relu_transposed_input_3x4_2x4_2", {{{3, 4}, Layout::transposed}, {{2, 4}}, {{2}}}, linear_relu_b,
+        relu_with_bias);
+  t.add("linear_relu_1x130_129x130_129", {{{1, 130}}, {{129, 130}}, {{129}}}, linear_relu_b, relu_with_bias)
+      .grad.max_checked = 8;  // outputs past one 128-bit mask word
+  t.add("linear_relu_empty_batch_0x4_3x4_3", {{{0, 4}}, {{3, 4}}, {{3}}}, linear_relu_b, relu_with_bias);
+  t.add("linear_relu_64x784_100x784_100", {{{64, 784}}, {{100, 784}}, {{100}}}, linear_relu_b, relu_with_bias)
+      .grad.max_checked = 8;
 }
 
 void loss_rows(Table& t) {
