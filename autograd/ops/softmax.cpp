@@ -1,4 +1,6 @@
-// softmax and log_softmax over one dim.
+// softmax and log_softmax over one dim. Half inputs go to the kernel as they are (it computes in
+// float and rounds once, as PyTorch's); under autocast they are cast to f32 first, autocast's
+// rule for softmax (an f32 result).
 #include "volt/kernels/softmax.h"
 
 #include "volt/autograd/autocast.h"
@@ -15,7 +17,6 @@ Tensor softmax_impl(const char* op, const Tensor& x_in, int64_t dim, bool log) {
   ops::check_floating(op, x);
   ops::check_device(op, {x});
   dim = wrap_dim(dim, x.dim(), op);
-  if (is_half(x.dtype())) return softmax_impl(op, x.to(DType::f32), dim, log).to(x.dtype());
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
   const int64_t outer = ops::prod(shape, 0, dim), n = shape[dim];
   const int64_t inner = ops::prod(shape, dim + 1, static_cast<int64_t>(shape.size()));
