@@ -34,6 +34,7 @@ class DeviceBackend {
   virtual void synchronize(int index) = 0;
   // Graphs (core/device_graph.h): whether this backend has them, and a new, empty one.
   virtual bool can_capture_graphs() { return false; }
+  virtual bool is_capturing(int /*index*/) { return false; }
   virtual std::unique_ptr<GraphBackend> make_graph(int index);
 };
 

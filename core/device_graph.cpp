@@ -5,6 +5,12 @@
 
 namespace volt {
 
+bool is_capturing(Device device) {
+  if (device.is_cpu()) return false;
+  DeviceBackend* backend = find_device_backend(device.type);
+  return backend != nullptr && backend->is_capturing(device.index);
+}
+
 bool DeviceGraph::supported(Device device) {
   if (!device_unusable_reason(device).empty() || device.is_cpu()) return false;
   return find_device_backend(device.type)->can_capture_graphs();

@@ -26,6 +26,11 @@ class GraphBackend {
   virtual bool captured() const = 0;
 };
 
+// Whether work queued now on `device`'s current stream would be captured into a graph rather
+// than run (false for the CPU). State made lazily (an optimizer's buffers, a metric's sum)
+// refuses to be made then: a replay would make it again every step.
+bool is_capturing(Device device);
+
 class DeviceGraph {
  public:
   // Throws volt::Error unless `device` can capture graphs (see supported).

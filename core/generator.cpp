@@ -10,6 +10,16 @@ void Generator::manual_seed(uint64_t seed) {
   offset_ = 0;
 }
 
+uint64_t Generator::seed() const {
+  std::lock_guard lock(mutex_);
+  return seed_;
+}
+
+uint64_t Generator::offset() const {
+  std::lock_guard lock(mutex_);
+  return offset_;
+}
+
 void Generator::set_offset(uint64_t offset) {
   std::lock_guard lock(mutex_);
   offset_ = offset;
@@ -30,6 +40,10 @@ detail::PhiloxCapture* detail::exchange_philox_capture(PhiloxCapture* next) { re
 
 PhiloxArgs Generator::philox_args(Device device, uint64_t blocks) {
   if (capture && capture->device() == device) return capture->capture_draw(*this, blocks);
+  return draw(blocks);
+}
+
+PhiloxArgs Generator::draw(uint64_t blocks) {
   std::lock_guard lock(mutex_);
   const uint64_t first = offset_;
   offset_ += blocks;

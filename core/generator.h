@@ -21,12 +21,14 @@ class Generator {
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
 
   void manual_seed(uint64_t seed);
-  uint64_t seed() const { return seed_; }
-  uint64_t offset() const { return offset_; }
+  uint64_t seed() const;
+  uint64_t offset() const;
   void set_offset(uint64_t offset);
 
   // Reserves `blocks` Philox blocks; returns the counter of the first one.
   uint64_t reserve(uint64_t blocks);
+  // {seed, reserve(blocks)}, read under one lock: an eager draw's start.
+  PhiloxArgs draw(uint64_t blocks);
   // What a random op on `device` hands its kernel for a draw of `blocks` blocks: {seed,
   // reserve(blocks)}, or, while a CUDA graph captures on this thread and `device` is the
   // graph's, the graph's device slot for this generator and the draw's offset in the graph.

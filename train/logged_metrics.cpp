@@ -5,6 +5,7 @@
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
+#include "volt/core/device_graph.h"
 
 namespace volt::train {
 
@@ -48,6 +49,7 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
     VOLT_CHECK(e.options.reduce == options.reduce, "log('", name, "'): logged with reduce ",
                reduce_name(e.options.reduce), " before and ", reduce_name(options.reduce), " now");
   e.options = options;
+  e.in_graph = e.in_graph || capturing_;
   e.last_value = v;
   e.last_batch_size = batch_size;
   // In place once it exists, as the sums: a step replayed from a CUDA graph writes the tensors
@@ -61,6 +63,9 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
   if (!*options.on_epoch) return;
   const auto weight = static_cast<double>(batch_size);
   if (!e.accumulator.defined()) {
+    VOLT_CHECK(!is_capturing(v.device()), "log('", name,
+               "'): first logged inside a CUDA graph capture, where every replay would start its sum again; log it "
+               "in the warm-up step too");
     e.accumulator = options.reduce == Reduce::mean ? v * weight : v.clone();
     e.weight = full({}, weight, TensorOptions(DType::f32).device(v.device()));
     return;
@@ -84,6 +89,7 @@ void LoggedMetrics::log(const std::string& name, const Tensor& value, const LogO
 
 void LoggedMetrics::restart_epoch() {
   NoGradGuard no_grad;
+  std::erase_if(entries_, [](const auto& item) { return !item.second.in_graph; });
   for (auto& [name, e] : entries_) {
     if (!e.accumulator.defined()) continue;
     switch (e.options.reduce) {

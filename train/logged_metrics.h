@@ -55,9 +55,11 @@ class LoggedMetrics {
   // The options a metric of step_metrics() or epoch_metrics() was logged with (null: none).
   const LogOptions* options_of(const std::string& metric_name) const;
   void clear() { entries_.clear(); }
-  // A new epoch for a step replayed from a CUDA graph, which adds into the accumulators it was
-  // captured with: every metric keeps its tensors, the epoch sums restart from zero in place (max
-  // and min from -inf and +inf).
+  // While a CUDA graph captures the step: the metrics logged then are written by every replay.
+  void set_capturing(bool capturing) { capturing_ = capturing; }
+  // A new epoch when a step replayed from a CUDA graph adds into the sums it was captured with:
+  // the metrics the graph logs keep their tensors, their sums restarting from zero in place (max
+  // and min from -inf and +inf); the others are dropped, as clear() does.
   void restart_epoch();
 
  private:
@@ -68,8 +70,10 @@ class LoggedMetrics {
     Tensor weight;       // mean's total batch size, f32 beside the accumulator
     Tensor last_value;   // the last value logged, and its batch size (log_replicas)
     int64_t last_batch_size = 0;
+    bool in_graph = false;  // logged by a captured step: every replay writes it
   };
   std::map<std::string, Entry> entries_;
+  bool capturing_ = false;
 };
 
 }  // namespace volt::train

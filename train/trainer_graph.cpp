@@ -6,6 +6,9 @@
 // step. The host side of a step (hooks, global_step, schedulers, logging) runs around it every
 // batch as before; a batch of another shape (an epoch's last, smaller one) runs eagerly. The
 // graph lives until the fit ends; the learning rate and step count it reads live on the device.
+// A capture that fails (a step that reads the device, state made on first use inside it) is
+// undone on the host — gradients, the optimizer's count, the scaler's record, the metrics —
+// and the batch runs eagerly.
 #include <iostream>
 
 #include "volt/autograd/ops.h"
@@ -24,6 +27,8 @@ std::string Trainer::graph_unsuitable_reason() const {
   if (options_.gradient_clip_val) return "gradient clipping";
   if (!config_.optimizer->capturable())
     return "the optimizer (SGD, Adam and AdamW without amsgrad step on the device alone)";
+  if (config_.lr_scheduler && !config_.lr_scheduler->scheduler->moves_only_lr())
+    return "the lr scheduler moves the momentum too (OneCycleLR's cycle_momentum), which a replay would not see";
   return "";
 }
 
@@ -40,12 +45,14 @@ bool Trainer::graphed_step(LightningModule& module, const Batch& batch, int64_t 
   if (!graph_off_reason_.empty()) return false;
   const bool same_shape = graph_batch_.images.defined() && batch.images.shape() == graph_batch_.images.shape() &&
                           batch.labels.shape() == graph_batch_.labels.shape();
+  optim::Optimizer& opt = *config_.optimizer;
   if (graph_) {
     if (!same_shape) return false;
     graph_batch_.images.copy_(batch.images);
     graph_batch_.labels.copy_(batch.labels);
+    opt.sync_lr_to_device();
     graph_->replay();
-    config_.optimizer->count_replayed_step();
+    opt.count_replayed_step();
     loss = graph_loss_;
     return true;
   }
@@ -56,11 +63,21 @@ bool Trainer::graphed_step(LightningModule& module, const Batch& batch, int64_t 
   }
   graph_batch_.images.copy_(batch.images);
   graph_batch_.labels.copy_(batch.labels);
+  opt.sync_lr_to_device();
+  // What the capture changes on the host, for a capture that fails: nothing it queued ran.
+  const int64_t steps_before = opt.step_count();
+  const LoggedMetrics metrics_before = train_metrics_;
   DeviceGraph graph(device_);
   try {
+    train_metrics_.set_capturing(true);
     graph.capture([&] { graph_loss_ = step_on_device(module, graph_batch_, batch_idx, true); });
+    train_metrics_.set_capturing(false);
   } catch (const std::exception& e) {
     graph_loss_ = Tensor();
+    train_metrics_ = metrics_before;
+    opt.zero_grad(true);  // gradients the capture made hold nothing
+    opt.restore_step_count(steps_before);
+    if (scaler_) scaler_->abandon_step();
     if (options_.cuda_graph == true) throw;
     graph_off_reason_ = std::string("the step could not be captured: ") + e.what();
     std::cerr << "Trainer: the training step could not be captured as a CUDA graph; training goes on without one ("

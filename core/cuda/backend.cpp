@@ -42,6 +42,11 @@ class CudaBackend final : public DeviceBackend {
   }
   void synchronize(int index) override { VOLT_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream(index))); }
   bool can_capture_graphs() override { return true; }
+  bool is_capturing(int index) override {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    VOLT_CUDA_CHECK(cudaStreamIsCapturing(cuda::current_stream(index), &status));
+    return status != cudaStreamCaptureStatusNone;
+  }
   std::unique_ptr<GraphBackend> make_graph(int index) override {
     check_device(index);
     return std::make_unique<GraphOnDevice>(index);

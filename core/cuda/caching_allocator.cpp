@@ -156,12 +156,22 @@ class DeviceCache final : public Allocator {
   }
 
   void* device_malloc(cudaStream_t stream, std::size_t size, std::size_t requested) {
-    VOLT_CHECK(!capturing(stream), "cuda allocator: a request for ", requested, " bytes on cuda:", device_,
-               " missed the cache during graph capture; run the step once before capturing");
     DeviceGuard guard(device_);
     void* ptr = nullptr;
-    cudaError_t err = cudaMalloc(&ptr, size);
-    if (err == cudaErrorMemoryAllocation) {
+    cudaError_t err = cudaSuccess;
+    if (capturing(stream)) {
+      // During a capture: cudaMalloc runs now, outside the graph, and the block joins the
+      // capture's pool (allocate tags it). The capture's mode forbids the call on this thread,
+      // so it is relaxed for the call (as PyTorch's allocator does); no retry after emptying the
+      // cache, which would synchronise the device.
+      cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+      VOLT_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+      err = cudaMalloc(&ptr, size);
+      VOLT_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    } else {
+      err = cudaMalloc(&ptr, size);
+    }
+    if (err == cudaErrorMemoryAllocation && !capturing(stream)) {
       cudaGetLastError();
       release_locked();  // give the cache back and try once more
       err = cudaMalloc(&ptr, size);

@@ -4,8 +4,8 @@
 // after every earlier use on the stream. So a steady-state training step allocates nothing
 // from the driver, and a captured CUDA graph replays the same addresses.
 //
-// During graph capture a request the cache cannot serve is an error (warm the step up once
-// first), because cudaMalloc would happen outside the graph. Every block a capture hands out or
+// During graph capture a request the cache cannot serve gets a cudaMalloc made at once,
+// outside the graph (a warm-up step first makes that rare). Every block a capture hands out or
 // frees is written by every replay, so it belongs to the capture's pool until the graph is
 // reset: freed, at any time, it goes back to that pool, which only captures into the same pool
 // draw from, never eager code. A CUDAGraph (core/cuda/graph.h) gives each capture a pool of its

@@ -83,6 +83,13 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   }
   const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
   const cudaStream_t stream = current_stream(device);
+  // A graph cannot hold the host's side of a copy (the staging buffer is filled, or read, by
+  // the host now): refuse before a call that would invalidate the capture less clearly.
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  VOLT_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+  VOLT_CHECK(status == cudaStreamCaptureStatusNone, "a copy of ", n, " bytes between the host and cuda:", device,
+             " inside a CUDA graph capture: a captured step cannot read or write host memory (item(), to(cpu), a "
+             "host tensor's upload); move it out of the captured work");
   Staging& staging_area = staging(device);
   std::lock_guard lock(staging_area.mutex);
   Slot& slot = staging_area.acquire(device, n);

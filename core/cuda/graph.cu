@@ -60,6 +60,9 @@ void CUDAGraph::capture_begin(int device, MempoolId pool) {
   pool_ = pool != 0 ? pool : graph_pool_handle();
   detail::retain_pool(device, pool_);
   detail::begin_allocate_to_pool(device, stream_, pool_);
+  // Load the slot kernel now: a module loaded lazily inside a capture fails on older drivers.
+  cudaFuncAttributes attributes{};
+  VOLT_CUDA_CHECK(cudaFuncGetAttributes(&attributes, advance_slots));
   outer_ = volt::detail::exchange_philox_capture(this);
   capturing_ = true;
   const cudaError_t err = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
@@ -126,13 +129,16 @@ void CUDAGraph::replay() {
   VOLT_CHECK(exec_, "CUDAGraph::replay: nothing is captured (capture_begin ... capture_end, or capture(work))");
   DeviceGuard guard(device_);
   const cudaStream_t stream = current_stream(device_);
+  // The graph's blocks are the capture stream's in the allocator: ordered after its work only.
+  VOLT_CHECK(stream == stream_, "CUDAGraph::replay: cuda:", device_,
+             "'s current stream is not the one the graph was captured on; replay on that stream");
   SlotValues values{};
   values.count = static_cast<int>(drawn_.size());
   bool rewrite = false;
   for (std::size_t i = 0; i < drawn_.size(); ++i) {
     Drawn& d = drawn_[i];
-    const uint64_t seed = d.gen->seed();
-    const uint64_t base = d.gen->reserve(d.blocks);
+    const PhiloxArgs next = d.gen->draw(d.blocks);
+    const uint64_t seed = next.seed, base = next.offset;
     rewrite = rewrite || !d.slot_known || d.slot_seed != seed || d.slot_base != base;
     values.words[2 * i] = seed;
     values.words[2 * i + 1] = base;
@@ -162,8 +168,10 @@ void CUDAGraph::reset() {
   if (device_ < 0) return;
   DeviceGuard guard(device_);
   if (capturing_) abandon_capture();
-  if (exec_) VOLT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
-  if (graph_) VOLT_CUDA_CHECK(cudaGraphDestroy(graph_));
+  // Everything is let go before an error is reported, so that a second reset (the destructor's)
+  // finds nothing to free twice.
+  const cudaError_t exec_err = exec_ ? cudaGraphExecDestroy(exec_) : cudaSuccess;
+  const cudaError_t graph_err = graph_ ? cudaGraphDestroy(graph_) : cudaSuccess;
   exec_ = nullptr;
   graph_ = nullptr;
   if (slots_) caching_allocator(device_)->deallocate(slots_, kSlotBytes);
@@ -173,6 +181,8 @@ void CUDAGraph::reset() {
   drawn_.clear();
   outer_ = nullptr;
   device_ = -1;
+  VOLT_CUDA_CHECK(exec_err);
+  VOLT_CUDA_CHECK(graph_err);
 }
 
 uint64_t CUDAGraph::blocks_per_replay(const Generator& gen) const {

@@ -4,8 +4,12 @@
 // What a replay needs to be right, and where volt keeps it:
 // - Memory: every block the capture takes or frees belongs to the graph's pool in the caching
 //   allocator (core/cuda/caching_allocator.h) until reset(), so the addresses the graph was
-//   captured with stay its own. A capture that misses the cache is an error: run the work once
-//   eagerly first (a warm-up), then capture.
+//   captured with stay its own (a request the cache cannot serve gets a cudaMalloc at once,
+//   outside the graph). State made on first use (an optimizer's buffers, the loss scale)
+//   refuses to be made inside a capture, where every replay would make it again: run the work
+//   once eagerly first (a warm-up), then capture.
+// - The stream: the capture records what this thread queues on the device's current stream,
+//   and replays go on that stream. Other threads must not queue work on it meanwhile.
 // - Random draws: a random op under capture draws from a device slot the graph keeps for each
 //   generator, at its offset inside the graph (Generator::philox_args). Each replay reserves
 //   the blocks one replay draws from every such generator on the host, as an eager run would,
@@ -60,7 +64,8 @@ class CUDAGraph : private volt::detail::PhiloxCapture {
     }
   }
 
-  // Queues the whole graph on the device's current stream.
+  // Queues the whole graph on the stream it was captured on (the device's current stream then
+  // and now: an error otherwise).
   void replay();
   // Abandons a capture in progress, destroys the graph and gives its pool back.
   void reset();

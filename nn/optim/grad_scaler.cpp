@@ -5,6 +5,7 @@
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
+#include "volt/core/device_graph.h"
 #include "volt/kernels/amp.h"
 
 namespace volt::optim {
@@ -30,6 +31,9 @@ void GradScaler::ensure_on(Device device) {
                device, "; one scaler serves one device");
     return;
   }
+  VOLT_CHECK(!is_capturing(device),
+             "GradScaler: its scale would be made inside a CUDA graph capture, where every "
+             "replay would make it again; scale a loss eagerly before capturing");
   scale_ = full({}, init_scale_, TensorOptions(DType::f32).device(device));
   growth_tracker_ = growth_tracker_.defined() ? growth_tracker_.to(device).clone()  // from load_state_dict
                                               : zeros({}, TensorOptions(DType::i32).device(device));

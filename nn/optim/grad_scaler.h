@@ -40,6 +40,10 @@ class GradScaler {
   // The next scale from this step's overflow flags (or new_scale, if given).
   void update(std::optional<double> new_scale = std::nullopt);
 
+  // Forgets what unscale_ and step recorded since the last update(): after a CUDA graph capture
+  // that failed, that work never ran.
+  void abandon_step() { per_optimizer_.clear(); }
+
   double get_scale() const;  // reads the device; init_scale before the first scale(), 1 when disabled
   bool is_enabled() const { return enabled_; }
   double get_growth_factor() const { return growth_factor_; }

@@ -5,6 +5,7 @@
 
 #include "volt/autograd/grad_mode.h"
 #include "volt/autograd/ops.h"
+#include "volt/core/device_graph.h"
 #include "volt/kernels/optim.h"
 
 namespace volt::optim {
@@ -118,6 +119,21 @@ Device Optimizer::device() const {
   return d;
 }
 
+namespace {
+// State made on first use (or an lr written in a step) must not be queued inside a CUDA graph
+// capture: every replay would make it, or write it, again.
+void refuse_under_capture(Device d, const char* what) {
+  VOLT_CHECK(!is_capturing(d), "optimizer: ", what,
+             " would be made inside a CUDA graph capture, where every replay would make it again; take a step "
+             "eagerly before capturing");
+}
+}  // namespace
+
+void Optimizer::sync_lr_to_device() {
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (lr_device_[g].defined() && lr_written_[g] != groups_[g].lr.value()) lr_device(g);
+}
+
 // Both scalars follow the parameters when a module moves them to another device; a group's lr,
 // set on the host, is written to its scalar (queued on the device's stream, like the steps
 // that read it) when it has changed.
@@ -127,8 +143,10 @@ const Tensor& Optimizer::lr_device(std::size_t group) {
   VOLT_CHECK(lr >= 0.0, "optimizer: invalid learning rate ", lr, " (parameter group ", group, ")");
   Tensor& t = lr_device_[group];
   if (!t.defined() || t.device() != d) {
+    refuse_under_capture(d, "the learning-rate scalar");
     t = full({}, lr, TensorOptions(DType::f64).device(d));
   } else if (lr_written_[group] != lr) {
+    refuse_under_capture(d, "a changed learning rate (assigned to param_groups; use set_lr)");
     NoGradGuard no_grad;
     t.fill_(lr);
   }
@@ -138,8 +156,10 @@ const Tensor& Optimizer::lr_device(std::size_t group) {
 
 const Tensor& Optimizer::step_device() {
   const Device d = device();
-  if (!step_device_.defined() || step_device_.device() != d)
+  if (!step_device_.defined() || step_device_.device() != d) {
+    refuse_under_capture(d, "the step-count scalar");
     step_device_ = full({}, static_cast<double>(step_count_), TensorOptions(DType::i64).device(d));
+  }
   return step_device_;
 }
 
@@ -200,8 +220,10 @@ void Optimizer::zero_grad(bool set_to_none) {
 
 Tensor& Optimizer::buffer(std::size_t i, const std::string& name, double initial) {
   Tensor& b = state_[i][name];
-  if (!b.defined())
+  if (!b.defined()) {
+    refuse_under_capture(params_[i].device(), "optimizer state");
     b = full(params_[i].shape(), initial, TensorOptions(state_dtype(params_[i])).device(params_[i].device()));
+  }
   return b;
 }
 

@@ -64,6 +64,11 @@ class Optimizer {
   // A step replayed from a CUDA graph: the graph counted it on the device; this counts it on
   // the host (step_count()).
   void count_replayed_step() { ++step_count_; }
+  // Writes each group's lr to its device scalar now where it changed without set_lr (assigned
+  // to param_groups()[g].lr): a replayed graph reads the scalar and runs no step() to write it.
+  void sync_lr_to_device();
+  // After a CUDA graph capture that failed: the steps it counted on the host never ran.
+  void restore_step_count(int64_t steps) { step_count_ = steps; }
 
   double lr() const { return groups_[0].lr.value(); }  // the first group's
   void set_lr(double lr);                              // every group's

@@ -21,6 +21,9 @@ class LRScheduler {
   double base_lr() const { return base_lrs_[0]; }  // the first group's
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   std::vector<double> get_last_lr() const;  // every group's lr, as last set
+  // Whether the schedule moves nothing but the lrs, which live on the device where a replayed
+  // CUDA graph reads them (OneCycleLR's cycle_momentum moves momentum too: a kernel argument).
+  virtual bool moves_only_lr() const { return true; }
   // "last_epoch" (i64 scalar) and "base_lrs" (f64, one a group): with the optimizer's state,
   // what a resume needs. load_state_dict checks both before it changes anything, then sets
   // the lrs (and whatever else the schedule moves) for the loaded counter.
@@ -90,6 +93,7 @@ class OneCycleLR : public LRScheduler {
              std::string anneal_strategy = "cos", bool cycle_momentum = true, double base_momentum = 0.85,
              double max_momentum = 0.95, double div_factor = 25.0, double final_div_factor = 1e4,
              bool three_phase = false);
+  bool moves_only_lr() const override { return !cycle_momentum_; }
 
  protected:
   double lr_at(int64_t epoch, double base) const override;
