@@ -12,6 +12,7 @@
 #include "volt/autograd/node.h"
 #include "volt/autograd/ops.h"
 #include "volt/autograd/ops/op_checks.h"
+#include "volt/kernels/elementwise.h"
 
 namespace volt {
 namespace {
@@ -204,10 +205,12 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return x.dim() == 2 ? y : y.view(out_shape);
 }
 
-// relu(x·Wᵀ + b) in one kernel (on a GPU cuBLASLt's RELU_AUX_BIAS epilogue, which also writes
-// a bit per output saying it was positive; on the CPU the GEMM, then one pass for bias, ReLU
-// and the bits). The backward masks the gradient by those bits (relu_mask_backward), then is
-// linear's. Its unfused twin, relu(linear(x, w, b)), is the same numbers.
+// relu(x·Wᵀ + b) in one kernel. On a GPU: cuBLASLt's RELU_AUX_BIAS epilogue, which also writes a
+// bit per output saying it was positive, and the backward masks the gradient by those bits
+// (relu_mask_backward: an eighth of the bytes of re-reading y). On the CPU: the GEMM, then one
+// pass for bias and ReLU, and the backward masks by y > 0 with relu's own backward kernel
+// (packing and unpacking bits would cost two passes more). Then linear's backward. Its unfused
+// twin, relu(linear(x, w, b)), gives the same numbers.
 Tensor linear_relu_impl(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear("linear_relu", x, weight, bias);
   if (!bias.defined()) return relu(linear_impl(x, weight, bias));  // no epilogue without a bias
@@ -218,17 +221,20 @@ Tensor linear_relu_impl(const Tensor& x, const Tensor& weight, const Tensor& bia
   const Tensor xc = x2.contiguous(), wc = weight.contiguous(), bc = bias.contiguous();
   const TensorOptions on = TensorOptions(x.dtype()).device(x.device());
   Tensor y = empty({rows, out}, on);
-  Tensor mask =
-      empty({static_cast<int64_t>(kernels::relu_mask_bytes(rows, out))}, TensorOptions(DType::u8).device(x.device()));
+  const bool bits = !x.device().is_cpu();
+  Tensor mask;
+  if (bits)
+    mask =
+        empty({static_cast<int64_t>(kernels::relu_mask_bytes(rows, out))}, TensorOptions(DType::u8).device(x.device()));
   kernels::launch(kernels::linear, x.device(), x.dtype(), rows, in, out, xc.data_ptr(), wc.data_ptr(), bc.data_ptr(),
-                  y.data_ptr(), kernels::LinearEpilogue::bias_relu, mask.data_ptr(), allow_tf32());
+                  y.data_ptr(), kernels::LinearEpilogue::bias_relu, bits ? mask.data_ptr() : nullptr, allow_tf32());
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.requires_grad();
   const SavedTensor sx(x2);
   const SavedTensor sw(weight);
   const SavedTensor sy(y);
   const SavedTensor smask(mask);
   record("LinearReluBackward", y, {x2, weight, bias},
-         [sx, sw, sy, smask, need_x, need_w, need_b](const Tensor& g) {
+         [sx, sw, sy, smask, bits, need_x, need_w, need_b](const Tensor& g) {
            Tensor pre;  // the gradient before the ReLU
            if (is_grad_enabled()) {
              // Differentiable (create_graph): the mask is constant, as relu's.
@@ -236,8 +242,14 @@ Tensor linear_relu_impl(const Tensor& x, const Tensor& weight, const Tensor& bia
            } else {
              const Tensor gc = g.contiguous();
              pre = empty(gc.shape(), TensorOptions(gc.dtype()).device(gc.device()));
-             kernels::launch(kernels::relu_mask_backward, gc.device(), gc.dtype(), gc.size(0), gc.size(1),
-                             gc.data_ptr(), smask.get().data_ptr(), pre.data_ptr());
+             if (bits) {
+               kernels::launch(kernels::relu_mask_backward, gc.device(), gc.dtype(), gc.size(0), gc.size(1),
+                               gc.data_ptr(), smask.get().data_ptr(), pre.data_ptr());
+             } else {
+               const Tensor yv = sy.get();
+               kernels::launch(kernels::binary, gc.device(), kernels::Binary::relu_backward, gc.dtype(), pre.data_ptr(),
+                               gc.data_ptr(), yv.data_ptr(), ops::loop_for(gc.shape(), pre, gc, yv), 1.0);
+             }
            }
            return std::vector<Tensor>{need_x ? product(pre, sw.get()) : Tensor(),
                                       need_w ? product(pre.t(), sx.get()) : Tensor(),
