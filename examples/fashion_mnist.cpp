@@ -61,13 +61,14 @@ struct Options {
   double weight_decay = 0.0;
   uint64_t seed = 0;
   std::string device = "auto";
-  std::string precision = "32-true";  // Lightning's names
-  std::string cuda_graph = "auto";    // the Trainer's cuda_graph: unset, true, false
-  std::string strategy = "auto";      // auto: one process; ddp: DistributedDataParallel over MPI;
-                                      // dp: DataParallel over `devices` in one process
-  std::vector<Device> devices;        // --devices LIST, for dp
-  int64_t device_count = 0;           // --devices N, for dp
-  std::string backend = "auto";       // ddp's process group: auto (nccl on a GPU, else mpi), mpi, nccl
+  std::string precision = "32-true";    // Lightning's names
+  std::string cuda_graph = "auto";      // the Trainer's cuda_graph: unset, true, false
+  std::string data_on_device = "auto";  // auto: on a GPU (one process)
+  std::string strategy = "auto";        // auto: one process; ddp: DistributedDataParallel over MPI;
+                                        // dp: DataParallel over `devices` in one process
+  std::vector<Device> devices;          // --devices LIST, for dp
+  int64_t device_count = 0;             // --devices N, for dp
+  std::string backend = "auto";         // ddp's process group: auto (nccl on a GPU, else mpi), mpi, nccl
   bool flush_denormal = true;
   int threads = 0;  // 0: volt's default (VOLT_NUM_THREADS, else the CPUs this process may use)
   std::string data = data::default_fashion_mnist_dir();
@@ -112,6 +113,9 @@ const char* kUsage =
     "  --cuda-graph M       on a GPU, the training step as one CUDA graph after a warm-up batch:\n"
     "                       auto (where the run allows it), on (an error where it does not) or\n"
     "                       off (default auto)\n"
+    "  --data-on-device M   the training set kept on the device, each batch gathered there (no\n"
+    "                       host copy a step; the same batches): auto (on a GPU, one process),\n"
+    "                       on or off (default auto)\n"
     "  --strategy S         auto (one process), ddp (under mpirun -np N: N ranks, each on its\n"
     "                       shard with --batch-size samples per step; rank 0 prints and writes)\n"
     "                       or dp (one process, DataParallel over --devices: each batch split\n"
@@ -243,7 +247,11 @@ Options parse_args(int argc, char** argv, bool& weight_decay_given, bool lr_find
       o.seed = parse_integer<uint64_t>(flag, value);
     else if (flag == "--device")
       o.device = value;
-    else if (flag == "--cuda-graph") {
+    else if (flag == "--data-on-device") {
+      VOLT_CHECK(value == "auto" || value == "on" || value == "off",
+                 "--data-on-device: expected auto, on or off, got '", value, "'");
+      o.data_on_device = value;
+    } else if (flag == "--cuda-graph") {
       VOLT_CHECK(value == "auto" || value == "on" || value == "off", "--cuda-graph: expected auto, on or off, got '",
                  value, "'");
       o.cuda_graph = value;
@@ -798,6 +806,7 @@ train::TrainerOptions trainer_options(const Options& o) {
   t.fast_dev_run = o.fast_dev_run;
   t.deterministic = o.deterministic;
   if (o.cuda_graph != "auto") t.cuda_graph = o.cuda_graph == "on";
+  t.data_on_device = o.data_on_device == "on";  // auto: decided in run(), where the device is known
   t.default_root_dir = o.out;
   // The bar on a terminal only: in a log the epoch lines say it all.
   t.enable_progress_bar = false;
@@ -878,6 +887,8 @@ int run(int argc, char** argv, bool lr_find = false) {
   }
 
   train::TrainerOptions options = trainer_options(o);
+  // auto: on a GPU in one process (ddp and dp cut each batch on the host).
+  if (o.data_on_device == "auto") options.data_on_device = device.is_cuda() && o.strategy == "auto";
   auto table = std::make_shared<EpochTable>(o.out + "/metrics.csv", test_loader, half);
   options.callbacks.push_back(table);
   if (chief) std::filesystem::create_directories(o.out);

@@ -228,6 +228,7 @@ void Trainer::teardown(LightningModule& module) {
   dp_.reset();
   replica_step_.reset();
   drop_graph();
+  device_batches_.reset();
 }
 
 Batch Trainer::to_device(const Batch& batch) const { return {batch.images.to(device_), batch.labels.to(device_)}; }
@@ -289,6 +290,11 @@ void Trainer::fit(LightningModule& module, LightningDataModule& data, const std:
     if (!ckpt_path.empty()) restore(module, resolve_ckpt_path(ckpt_path));
     if (process_group_ != nullptr) wrap_for_ddp(module);  // after the restore: its broadcast changes nothing then
     if (!dp_devices_.empty()) wrap_for_dp(module);
+    if (options_.data_on_device) {
+      VOLT_CHECK(process_group_ == nullptr && dp_devices_.empty(),
+                 "Trainer: data_on_device is for one device; under ddp and dp each batch is cut on the host");
+      device_batches_.emplace(*train_loader_, device_);
+    }
     graph_off_reason_ = graph_unsuitable_reason();
     VOLT_CHECK(options_.cuda_graph != true || graph_off_reason_.empty(),
                "Trainer: cuda_graph = true, but this fit's step cannot be captured: ", graph_off_reason_);
@@ -422,13 +428,15 @@ bool Trainer::train_epoch(LightningModule& module) {
     module.on_train_epoch_start();
   }
   const bool validate_this_epoch = num_val_batches_ > 0 && (current_epoch_ + 1) % options_.check_val_every_n_epoch == 0;
-  auto it = train_loader_->begin(batch_in_epoch_);
+  // data_on_device: the batches are gathered on the device; the loader only gives the order.
+  if (device_batches_) device_batches_->start_epoch(*train_loader_);
+  auto it = device_batches_ ? data::DataLoader::Iterator() : train_loader_->begin(batch_in_epoch_);
   while (batch_in_epoch_ < num_training_batches_) {
-    train_batch(module, to_device(*it));
+    train_batch(module, device_batches_ ? device_batches_->batch(batch_in_epoch_) : to_device(*it));
     if (batch_in_epoch_ == num_training_batches_) break;  // the epoch's end validates, below
     if (validate_this_epoch && batch_in_epoch_ % val_check_batch_ == 0) validation_during_fit(module);
     if (stop_requested(false)) return false;
-    ++it;
+    if (!device_batches_) ++it;
   }
   if (validate_this_epoch && batch_in_epoch_ % val_check_batch_ == 0) validation_during_fit(module);
   finish_epoch(module);

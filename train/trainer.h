@@ -35,6 +35,7 @@
 #include "volt/parallel/distributed_data_parallel.h"
 #include "volt/train/callback.h"
 #include "volt/train/data_module.h"
+#include "volt/train/device_batches.h"
 #include "volt/train/lightning_module.h"
 #include "volt/train/logged_metrics.h"
 #include "volt/train/logger.h"
@@ -129,6 +130,10 @@ struct TrainerOptions {
   // warning); true: an error where it cannot; false: never. Replays run no host code of
   // training_step: a module whose step must run host code every batch wants false.
   std::optional<bool> cuda_graph{};
+  // volt's: the train loader's dataset kept on the training device (uploaded once, u8) and each
+  // batch gathered there (DeviceBatches, device_batches.h): no host copy a step. The batches are
+  // the loader's, bit for bit. Not under ddp or dp.
+  bool data_on_device = false;
   std::string default_root_dir = ".";
   std::vector<std::shared_ptr<Callback>> callbacks{};
   // true: a CSVLogger under default_root_dir; false: none; or the logger to use.
@@ -278,6 +283,7 @@ class Trainer {
   std::string graph_off_reason_ = "no fit has run";
   bool graph_warmed_ = false;
   std::optional<DeviceGraph> graph_;
+  std::optional<DeviceBatches> device_batches_;  // data_on_device: the train loader's, on device_
   Batch graph_batch_;
   Tensor graph_loss_;
 };
