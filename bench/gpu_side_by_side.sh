@@ -5,6 +5,8 @@
 #      Adam 1e-3, random data on the GPU) at batch 64 and 1024, eager and as one CUDA graph:
 #      volt's bench/step_time (with --cuda-graph for the graph) and PyTorch's
 #      bench/side_by_side_step.py (torch.cuda.graph, capturable Adam), 3 rounds each, medians;
+#   1b. the main job for 10 epochs beside PyTorch's eager loop, data on the GPU for both
+#      (bench/side_by_side_cpu.py --device cuda; Fashion-MNIST from $VOLT_FASHION_MNIST_DIR);
 #   2. the kernel lab (bench/kernels/: relu, dropout, cross_entropy; each version checked against
 #      volt's CPU twin, then timed beside the byte floor) and bench/kernels/torch_kernels.py;
 #   3. a table of volt/PyTorch time ratios (below 1: volt is faster).
@@ -95,6 +97,19 @@ PY
     --rounds 3 --json "$work/torch_step.json" 2>&1 | sed 's/^/   /'; then
     echo "   side_by_side_step.py failed"
     failed+=("side_by_side_step.py")
+  fi
+
+  # --- 1b. the main job, 10 epochs ----------------------------------------------------------------
+  echo
+  echo "== 1b. the main job: 10 epochs, batch 64, Adam 1e-3, data on the GPU; volt (graphed) beside PyTorch's eager loop"
+  local data_dir=${VOLT_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+  if [ -f "$data_dir/train-images-idx3-ubyte.gz" ] && [ -x "$build/examples/fashion_mnist" ]; then
+    if ! bounded 150 python3 bench/side_by_side_cpu.py --device cuda --volt "$build/examples/fashion_mnist" \
+      --data "$data_dir" --epochs 10 --runs 1 2>&1 | sed 's/^/   /'; then
+      failed+=("main job beside PyTorch")
+    fi
+  else
+    echo "   skipped: no Fashion-MNIST in $data_dir (set VOLT_FASHION_MNIST_DIR) or no $build/examples/fashion_mnist"
   fi
 
   # --- 2. the kernel lab -----------------------------------------------------------------------

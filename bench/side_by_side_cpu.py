@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""volt's main job beside PyTorch's loop for the same recipe, on the same CPU cores, in one run.
+"""volt's main job beside PyTorch's loop for the same recipe, on the same CPU cores (or the same
+GPU, --device cuda: both with the data on the GPU), in one run.
 
 Both train the main job's network (784 -> 100, ReLU, dropout 0.5, 100 -> 10, cross-entropy)
 on Fashion-MNIST with Adam (lr 1e-3), batch 64, shuffled every epoch, and evaluate on the test
@@ -13,6 +14,10 @@ and run this script with that interpreter:
 
 The ratio printed per run is PyTorch's best epoch over volt's mean epoch (the conservative
 reading), beside the ratio of the means.
+
+On a GPU (the GPU machine has PyTorch): --device cuda --epochs 10 --runs 1. PyTorch's loop
+keeps the data on the GPU and is eager; volt's main job runs with its defaults there (the data
+on the device, the step as one CUDA graph).
 """
 
 import argparse
@@ -39,7 +44,7 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def torch_run(data_dir, epochs, batch_size, threads, seed):
+def torch_run(data_dir, epochs, batch_size, threads, seed, device):
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -53,8 +58,12 @@ def torch_run(data_dir, epochs, batch_size, threads, seed):
         x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
         return x, torch.from_numpy(labels.astype(np.int64))
 
-    train_x, train_y = load("train")
-    test_x, test_y = load("t10k")
+    train_x, train_y = (t.to(device) for t in load("train"))
+    test_x, test_y = (t.to(device) for t in load("t10k"))
+
+    def wait():
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -66,20 +75,22 @@ def torch_run(data_dir, epochs, batch_size, threads, seed):
         def forward(self, x):
             return self.fc2(self.dropout(F.relu(self.fc1(x))))
 
-    net = Net()
+    net = Net().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     epoch_seconds, accuracy = [], 0.0
     n = len(train_x)
     for _ in range(epochs):
         net.train()
+        wait()
         start = time.perf_counter()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=device)
         for i in range(0, n, batch_size):
             idx = perm[i : i + batch_size]
             loss = F.cross_entropy(net(train_x[idx]), train_y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+        wait()
         epoch_seconds.append(time.perf_counter() - start)
         net.eval()
         with torch.no_grad():
@@ -91,10 +102,11 @@ def torch_run(data_dir, epochs, batch_size, threads, seed):
     return epoch_seconds, accuracy, f"PyTorch {torch.__version__}"
 
 
-def volt_run(binary, data_dir, epochs, batch_size, threads, seed):
+def volt_run(binary, data_dir, epochs, batch_size, threads, seed, device):
     with tempfile.TemporaryDirectory() as out:
         cmd = [binary, "--epochs", str(epochs), "--batch-size", str(batch_size), "--threads", str(threads),
-               "--seed", str(seed), "--data", data_dir, "--out", out, "--val-size", "0"]  # all 60000, as PyTorch's loop
+               "--seed", str(seed), "--data", data_dir, "--out", out, "--val-size", "0",  # all 60000, as PyTorch's
+               "--device", device]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(out, "metrics.csv")) as f:
             rows = list(csv.DictReader(f))
@@ -109,15 +121,20 @@ def main():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=2, help="threads for both (torch.set_num_threads, --threads)")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: both frameworks on the GPU, data there too")
     args = p.parse_args()
 
-    print(f"{args.runs} runs, {args.epochs} epochs each, batch {args.batch_size}, {args.threads} threads, "
-          f"CPU: {cpu_name()}")
+    where = f"CPU: {cpu_name()}"
+    if args.device != "cpu":
+        import torch
+
+        where = f"GPU: {torch.cuda.get_device_name(0)}"
+    print(f"{args.runs} runs, {args.epochs} epochs each, batch {args.batch_size}, {args.threads} threads, {where}")
     print(f"{'run':>3}  {'framework':<22} {'epochs (s)':<28} {'mean':>7} {'best':>7} {'acc.':>7}")
     ratios_best, ratios_mean = [], []
     for run in range(1, args.runs + 1):
-        results = [torch_run(args.data, args.epochs, args.batch_size, args.threads, run),
-                   volt_run(args.volt, args.data, args.epochs, args.batch_size, args.threads, run)]
+        results = [torch_run(args.data, args.epochs, args.batch_size, args.threads, run, args.device),
+                   volt_run(args.volt, args.data, args.epochs, args.batch_size, args.threads, run, args.device)]
         for seconds, acc, name in results:
             shown = " ".join(f"{s:.3f}" for s in seconds)
             print(f"{run:>3}  {name:<22} {shown:<28} {statistics.mean(seconds):7.3f} {min(seconds):7.3f} {acc:7.4f}")
