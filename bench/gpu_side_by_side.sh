@@ -25,9 +25,11 @@ trap 'rm -rf "$work"' EXIT
 export PYTHONUNBUFFERED=1
 
 failed=()
+skipped=()
 # Seconds left in the budget; a step with fewer than $1 seconds left is skipped.
 left() { echo $((budget - SECONDS)); }
-# Runs "$@" under a timeout of min($1, what is left); says so and returns 124 when out of time.
+# Runs "$@" under a timeout of min($1, what is left); says so and returns 125 (skipped, not a
+# failure) when out of time.
 bounded() {
   local limit=$1
   shift
@@ -35,10 +37,11 @@ bounded() {
   remaining=$(left)
   if [ "$remaining" -lt 10 ]; then
     echo "   skipped: the ${budget} s budget is spent ($*)"
-    return 124
+    skipped+=("$*")
+    return 125
   fi
   [ "$remaining" -lt "$limit" ] && limit=$remaining
-  timeout "$limit" "$@"
+  timeout -k 10 "$limit" "$@"
 }
 
 main() {
@@ -76,6 +79,7 @@ print(json.dumps(row))
 PY
           else
             local rc=$?
+            [ "$rc" -eq 125 ] && break  # out of time: said, not a failure
             if [ "$mode" = graph ] && grep -q -- "--cuda-graph" "$work/err"; then
               echo "   volt step_time refused --cuda-graph (the graph rows stay empty): $(tail -n 1 "$work/err")"
               failed+=("step_time --cuda-graph refused")
@@ -93,8 +97,10 @@ PY
     failed+=("step_time missing")
   fi
   echo "   PyTorch (bench/side_by_side_step.py):"
-  if ! bounded 120 python3 bench/side_by_side_step.py --batches 64,1024 --modes eager,graph --steps 200 --warmup 20 \
-    --rounds 3 --json "$work/torch_step.json" 2>&1 | sed 's/^/   /'; then
+  bounded 120 python3 bench/side_by_side_step.py --batches 64,1024 --modes eager,graph --steps 200 --warmup 20 \
+    --rounds 3 --json "$work/torch_step.json" 2>&1 | sed 's/^/   /'
+  local torch_rc=${PIPESTATUS[0]}
+  if [ "$torch_rc" -ne 0 ] && [ "$torch_rc" -ne 125 ]; then
     echo "   side_by_side_step.py failed"
     failed+=("side_by_side_step.py")
   fi
@@ -104,10 +110,10 @@ PY
   echo "== 1b. the main job: 10 epochs, batch 64, Adam 1e-3, data on the GPU; volt (graphed) beside PyTorch's eager loop"
   local data_dir=${VOLT_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
   if [ -f "$data_dir/train-images-idx3-ubyte.gz" ] && [ -x "$build/examples/fashion_mnist" ]; then
-    if ! bounded 150 python3 bench/side_by_side_cpu.py --device cuda --volt "$build/examples/fashion_mnist" \
-      --data "$data_dir" --epochs 10 --runs 1 2>&1 | sed 's/^/   /'; then
-      failed+=("main job beside PyTorch")
-    fi
+    bounded 150 python3 bench/side_by_side_cpu.py --device cuda --volt "$build/examples/fashion_mnist" \
+      --data "$data_dir" --epochs 10 --runs 1 2>&1 | sed 's/^/   /'
+    local job_rc=${PIPESTATUS[0]}
+    if [ "$job_rc" -ne 0 ] && [ "$job_rc" -ne 125 ]; then failed+=("main job beside PyTorch"); fi
   else
     echo "   skipped: no Fashion-MNIST in $data_dir (set VOLT_FASHION_MNIST_DIR) or no $build/examples/fashion_mnist"
   fi
@@ -131,6 +137,7 @@ PY
       0) ;;
       1) failed+=("kernel lab $program: a version disagreed with the CPU twin, or an error (see above)") ;;
       124) failed+=("kernel lab $program: timed out") ;;
+      125) ;;  # skipped for time, said above
       2) failed+=("kernel lab $program: no usable GPU (exit 2)") ;;
       *) failed+=("kernel lab $program: exit $rc") ;;
     esac
@@ -139,9 +146,9 @@ PY
   run_lab dropout --dtype f32
   run_lab cross_entropy --dtype f32,bf16
   echo "-- torch_kernels.py"
-  if ! bounded 120 python3 bench/kernels/torch_kernels.py --json "$work/torch_kernels.json"; then
-    failed+=("torch_kernels.py")
-  fi
+  bounded 120 python3 bench/kernels/torch_kernels.py --json "$work/torch_kernels.json"
+  local kernels_rc=$?
+  if [ "$kernels_rc" -ne 0 ] && [ "$kernels_rc" -ne 125 ]; then failed+=("torch_kernels.py"); fi
 
   # --- 3. ratios ---------------------------------------------------------------------------------
   echo
@@ -202,6 +209,10 @@ PY
   fi
 
   echo
+  if [ ${#skipped[@]} -gt 0 ]; then
+    echo "== skipped for time (VOLT_SIDE_BY_SIDE_BUDGET=${budget}):"
+    printf '   %s\n' "${skipped[@]}"
+  fi
   if [ ${#failed[@]} -eq 0 ]; then
     echo "== gpu_side_by_side: all steps ran, in ${SECONDS} s"
     return 0
