@@ -686,22 +686,8 @@ int main(int argc, char** argv) {
     if (pb.rows <= 0 || pb.classes <= 0 || runs <= 0 || warmup < 0 || check_rows <= 0)
       throw Failure("--rows, --classes, --runs and --check-rows must be positive, --warmup not negative");
     if (pb.rows > INT32_MAX) throw Failure("--rows must fit a grid (at most 2^31 - 1)");
-    std::vector<volt::DType> types;
-    for (const std::string& name : split(dtypes))
-      types.push_back(parse_dtype(name));
-
-    Gpu gpu;
-    if (!open_gpu("cross_entropy", gpu)) return 2;
-    Timer timer(gpu, warmup, runs);
-    int failures = 0;
-    for (const volt::DType dtype : types)
-      with_dtype(dtype, [&]<class T>() {
-        failures += run_cross_entropy<T>(gpu, timer, dtype, volt::dtype_name(dtype), pb, check_rows, json);
-      });
-    if (failures > 0) {
-      std::fprintf(stderr, "cross_entropy: %d version(s) disagreed with volt's CPU twin\n", failures);
-      return 1;
-    }
-    return 0;
+    return run_dtypes("cross_entropy", dtypes, warmup, runs, [&]<class T>(Gpu& gpu, Timer& timer, volt::DType dtype) {
+      return run_cross_entropy<T>(gpu, timer, dtype, volt::dtype_name(dtype), pb, check_rows, json);
+    });
   });
 }

@@ -312,22 +312,8 @@ int main(int argc, char** argv) {
     flags.finish();
     if (n <= 0 || runs <= 0 || warmup < 0) throw Failure("--n and --runs must be positive, --warmup not negative");
     if (!(p >= 0 && p < 1)) throw Failure("--p must be in [0, 1)");
-    std::vector<volt::DType> types;
-    for (const std::string& name : split(dtypes))
-      types.push_back(parse_dtype(name));
-
-    Gpu gpu;
-    if (!open_gpu("dropout", gpu)) return 2;
-    Timer timer(gpu, warmup, runs);
-    int failures = 0;
-    for (const volt::DType dtype : types)
-      with_dtype(dtype, [&]<class T>() {
-        failures += run_dropout<T>(gpu, timer, dtype, volt::dtype_name(dtype), n, p, json);
-      });
-    if (failures > 0) {
-      std::fprintf(stderr, "dropout: %d version(s) disagreed with volt's CPU twin\n", failures);
-      return 1;
-    }
-    return 0;
+    return run_dtypes("dropout", dtypes, warmup, runs, [&]<class T>(Gpu& gpu, Timer& timer, volt::DType dtype) {
+      return run_dropout<T>(gpu, timer, dtype, volt::dtype_name(dtype), n, p, json);
+    });
   });
 }

@@ -304,6 +304,28 @@ class Timer {
   Buffer flush_;
 };
 
+// The end of every lab program's main: the dtype list parsed (before the GPU, so a bad flag is
+// said without one), the GPU opened, `run.template operator()<T>(gpu, timer, dtype)` for each
+// dtype (T its storage type; it returns the versions that disagreed), and the exit code: 2
+// without a usable GPU, 1 if a version disagreed with volt's CPU twin, else 0.
+template <class F>
+int run_dtypes(const char* program, const std::string& dtypes, int warmup, int runs, F&& run) {
+  std::vector<volt::DType> types;
+  for (const std::string& name : split(dtypes))
+    types.push_back(parse_dtype(name));
+  Gpu gpu;
+  if (!open_gpu(program, gpu)) return 2;
+  Timer timer(gpu, warmup, runs);
+  int failures = 0;
+  for (const volt::DType dtype : types)
+    with_dtype(dtype, [&]<class T>() { failures += run.template operator()<T>(gpu, timer, dtype); });
+  if (failures > 0) {
+    std::fprintf(stderr, "%s: %d version(s) disagreed with volt's CPU twin\n", program, failures);
+    return 1;
+  }
+  return 0;
+}
+
 // The ceiling the table divides by: a device-to-device cudaMemcpyAsync of `bytes`, counting the
 // bytes read and the bytes written, timed like the kernels.
 inline double copy_gbps(const Gpu& gpu, Timer& timer, std::size_t bytes) {

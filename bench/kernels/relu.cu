@@ -263,21 +263,8 @@ int main(int argc, char** argv) {
     const std::string json = flags.text("--json", "");
     flags.finish();
     if (n <= 0 || runs <= 0 || warmup < 0) throw Failure("--n and --runs must be positive, --warmup not negative");
-    std::vector<volt::DType> types;
-    for (const std::string& name : split(dtypes))
-      types.push_back(parse_dtype(name));
-
-    Gpu gpu;
-    if (!open_gpu("relu", gpu)) return 2;
-    Timer timer(gpu, warmup, runs);
-    int failures = 0;
-    for (const volt::DType dtype : types)
-      with_dtype(dtype,
-                 [&]<class T>() { failures += run_relu<T>(gpu, timer, dtype, volt::dtype_name(dtype), n, json); });
-    if (failures > 0) {
-      std::fprintf(stderr, "relu: %d version(s) disagreed with volt's CPU twin\n", failures);
-      return 1;
-    }
-    return 0;
+    return run_dtypes("relu", dtypes, warmup, runs, [&]<class T>(Gpu& gpu, Timer& timer, volt::DType dtype) {
+      return run_relu<T>(gpu, timer, dtype, volt::dtype_name(dtype), n, json);
+    });
   });
 }
