@@ -25,12 +25,7 @@ void Generator::set_offset(uint64_t offset) {
   offset_ = offset;
 }
 
-uint64_t Generator::reserve(uint64_t blocks) {
-  std::lock_guard lock(mutex_);
-  const uint64_t first = offset_;
-  offset_ += blocks;
-  return first;
-}
+uint64_t Generator::reserve(uint64_t blocks) { return draw(blocks).offset; }
 
 namespace {
 thread_local detail::PhiloxCapture* capture = nullptr;  // the graph capturing on this thread

@@ -46,11 +46,14 @@ bool Trainer::graphed_step(LightningModule& module, const Batch& batch, int64_t 
   const bool same_shape = graph_batch_.images.defined() && batch.images.shape() == graph_batch_.images.shape() &&
                           batch.labels.shape() == graph_batch_.labels.shape();
   optim::Optimizer& opt = *config_.optimizer;
-  if (graph_) {
-    if (!same_shape) return false;
+  auto copy_in = [&] {  // the batch into the static inputs, and a changed lr to the device
     graph_batch_.images.copy_(batch.images);
     graph_batch_.labels.copy_(batch.labels);
     opt.sync_lr_to_device();
+  };
+  if (graph_) {
+    if (!same_shape) return false;
+    copy_in();
     graph_->replay();
     opt.count_replayed_step();
     loss = graph_loss_;
@@ -61,9 +64,7 @@ bool Trainer::graphed_step(LightningModule& module, const Batch& batch, int64_t 
     graph_warmed_ = true;
     return false;
   }
-  graph_batch_.images.copy_(batch.images);
-  graph_batch_.labels.copy_(batch.labels);
-  opt.sync_lr_to_device();
+  copy_in();
   // What the capture changes on the host, for a capture that fails: nothing it queued ran.
   const int64_t steps_before = opt.step_count();
   const LoggedMetrics metrics_before = train_metrics_;

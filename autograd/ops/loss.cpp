@@ -83,7 +83,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, const Cro
   record("CrossEntropyBackward", out, {logits},
          [sx, slog, st, scount, args, mean](const Tensor& g) {
            const Tensor xc = sx.get(), log_sum = slog.get(), target = st.get();
-           const Tensor count = mean ? scount.get() : Tensor();
+           const Tensor count = scount.get();  // undefined unless the mean
            if (is_grad_enabled()) {
              // Differentiable (create_graph): g·(softmax(x) - q) per counted row, q the smoothed
              // one-hot target, g the mean's gradient over the count; the kernel's formula.

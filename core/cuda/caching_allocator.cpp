@@ -159,7 +159,8 @@ class DeviceCache final : public Allocator {
     DeviceGuard guard(device_);
     void* ptr = nullptr;
     cudaError_t err = cudaSuccess;
-    if (capturing(stream)) {
+    const bool in_capture = capturing(stream);
+    if (in_capture) {
       // During a capture: cudaMalloc runs now, outside the graph, and the block joins the
       // capture's pool (allocate tags it). The capture's mode forbids the call on this thread,
       // so it is relaxed for the call (as PyTorch's allocator does); no retry after emptying the
@@ -171,7 +172,7 @@ class DeviceCache final : public Allocator {
     } else {
       err = cudaMalloc(&ptr, size);
     }
-    if (err == cudaErrorMemoryAllocation && !capturing(stream)) {
+    if (err == cudaErrorMemoryAllocation && !in_capture) {
       cudaGetLastError();
       release_locked();  // give the cache back and try once more
       err = cudaMalloc(&ptr, size);
