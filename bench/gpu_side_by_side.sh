@@ -7,6 +7,8 @@
 #      bench/side_by_side_step.py (torch.cuda.graph, capturable Adam), 3 rounds each, medians;
 #   1b. the main job for 10 epochs beside PyTorch's eager loop, data on the GPU for both
 #      (bench/side_by_side_cpu.py --device cuda; Fashion-MNIST from $VOLT_FASHION_MNIST_DIR);
+#   1c. the step at batch 131072 in 32-true, bf16-mixed and 16-mixed beside torch.autocast
+#      (bench/side_by_side_gpu.py, issue 10's figure);
 #   2. the kernel lab (bench/kernels/: relu, dropout, cross_entropy; each version checked against
 #      volt's CPU twin, then timed beside the byte floor) and bench/kernels/torch_kernels.py;
 #   3. a table of volt/PyTorch time ratios (below 1: volt is faster).
@@ -116,6 +118,15 @@ PY
     if [ "$job_rc" -ne 0 ] && [ "$job_rc" -ne 125 ]; then failed+=("main job beside PyTorch"); fi
   else
     echo "   skipped: no Fashion-MNIST in $data_dir (set VOLT_FASHION_MNIST_DIR) or no $build/examples/fashion_mnist"
+  fi
+
+  # --- 1c. the step at batch 131072 in each precision ------------------------------------------------
+  echo
+  echo "== 1c. the step at batch 131072: 32-true (TF32), bf16-mixed, 16-mixed, volt beside torch.autocast"
+  if [ -x "$step_time" ]; then
+    bounded 150 python3 bench/side_by_side_gpu.py --volt "$step_time" --batch 131072 --rounds 2 2>&1 | sed 's/^/   /'
+    local mixed_rc=${PIPESTATUS[0]}
+    if [ "$mixed_rc" -ne 0 ] && [ "$mixed_rc" -ne 125 ]; then failed+=("side_by_side_gpu.py"); fi
   fi
 
   # --- 2. the kernel lab -----------------------------------------------------------------------
